@@ -1,0 +1,83 @@
+"""The backend contract.
+
+A backend describes itself as data (name, precisions, devices, what it needs) so
+that listing backends never imports a heavy runtime. It does three things:
+
+- `available(device)`: None when it can run here, else one line a user can act on;
+- `compile(onnx_path, precision, calibration, options, workdir)`: writes the files
+  that go into the package and returns them with metadata for the manifest;
+- `load(package_dir, compiled, options)`: a runner whose `run(inputs)` maps numpy
+  inputs by name to numpy logits.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+class Runner(Protocol):
+    input_names: list[str]
+
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+@dataclass
+class Compiled:
+    """What `compile` produced: package files (relative to workdir) and manifest facts."""
+
+    files: list[str]
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Base for backends; subclasses implement `compile` and `load`.
+
+    `requires` names the importable modules the backend needs and `extra` the pip
+    extra that installs them, so the default `available` can say exactly what to do.
+    """
+
+    name: str
+    precisions: tuple[str, ...]
+    devices: tuple[str, ...]
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+    description: str = ""
+
+    def missing_modules(self) -> list[str]:
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
+    def available(self, device: str | None = None) -> str | None:
+        missing = self.missing_modules()
+        if missing:
+            fix = (
+                f"pip install 'edgec[{self.extra}]'"
+                if self.extra
+                else f"pip install {' '.join(missing)}"
+            )
+            return f"{', '.join(missing)} is not installed: {fix}"
+        if device is not None and device not in self.devices:
+            return f"device {device!r} is not served by {self.name} (it serves {', '.join(self.devices)})"
+        return None
+
+    def version(self) -> str | None:
+        for module in self.requires[:1]:
+            try:
+                return importlib.metadata.version(module)
+            except importlib.metadata.PackageNotFoundError:
+                return None
+        return None
+
+    def compile(
+        self, onnx_path: Path, precision: str, calibration, options: dict, workdir: Path
+    ) -> Compiled:
+        raise NotImplementedError
+
+    def load(self, package_dir: Path, compiled: dict, options: dict) -> Runner:
+        raise NotImplementedError

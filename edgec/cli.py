@@ -1,0 +1,601 @@
+"""The `edgec` command line: one Click group; each command parses its options, calls
+the library and renders the result. Heavy libraries are imported inside commands so
+`edgec --help` stays fast and never imports torch or a backend runtime.
+
+Errors: a user mistake (`EdgecError`) prints one line and exits with its code; any
+other exception is a bug, shown with its traceback under --verbose.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from edgec import __version__
+from edgec.errors import EdgecError
+
+EXIT_INTERNAL = 4
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success
+  1  verification failed (parity, tokenizer or integrity); nothing written
+  2  bad usage or bad input (paths, files, columns, options)
+  3  backend or device unavailable on this machine
+  4  internal error (a bug: rerun with --verbose and report it)"""
+
+
+def _verbose(ctx: click.Context) -> bool:
+    return bool(ctx.meta.get("edgec.verbose"))
+
+
+class EdgecGroup(click.Group):
+    """Turns library errors into one-line messages and documented exit codes."""
+
+    def invoke(self, ctx):
+        try:
+            _quiet_unless_verbose(ctx)
+            return super().invoke(ctx)
+        except EdgecError as e:
+            if _verbose(ctx):
+                traceback.print_exc()
+            click.secho(f"error: {e}", err=True, fg="red")
+            ctx.exit(e.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.secho("interrupted: nothing was written", err=True, fg="red")
+            ctx.exit(130)
+        except Exception as e:
+            if _verbose(ctx):
+                traceback.print_exc()
+            click.secho(
+                f"internal error: {type(e).__name__}: {e} (rerun with --verbose for the traceback "
+                "and report it)",
+                err=True,
+                fg="red",
+            )
+            ctx.exit(EXIT_INTERNAL)
+
+
+def _set_verbose(ctx, _param, value):
+    if value:
+        ctx.meta["edgec.verbose"] = True
+    return value
+
+
+verbose_option = click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_verbose,
+    help="Show tracebacks and library logs.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+targets_option = click.option(
+    "--targets",
+    "targets_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Extra TOML file of target profiles (repeatable; also $EDGEC_TARGETS).",
+)
+
+
+def console():
+    from rich.console import Console
+
+    return Console(stderr=False, highlight=False)
+
+
+def print_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group(
+    cls=EdgecGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.version_option(__version__, prog_name="edgec")
+@verbose_option
+@click.pass_context
+def cli(ctx):
+    """edgec compiles a fine-tuned Hugging Face text classifier into a verified,
+    self-contained package for an edge device.
+
+    \b
+    Typical use:
+      edgec targets                                  # which devices edgec knows
+      edgec build ./model --target x86-cpu --eval-data test.csv -o dist/model
+      edgec predict dist/model "a gorgeous, witty, seductive movie"
+      edgec verify dist/model --eval-data test.csv   # the parity check for CI
+      edgec bench dist/model --lengths-from test.csv
+
+    The build refuses to write a package that loses accuracy or tokenizes
+    differently from training. Run `edgec COMMAND --help` for each command.
+    """
+    ctx.call_on_close(lambda: None)
+
+
+def _quiet_unless_verbose(ctx: click.Context) -> None:
+    if not _verbose(ctx):
+        from edgec.quiet import quiet_libraries
+
+        quiet_libraries()
+
+
+# ---------------------------------------------------------------- build
+
+
+class RichUI:
+    """Pipeline progress on the terminal: a line per step and bars for long loops."""
+
+    def __init__(self, quiet: bool = False):
+        self.console = console() if not quiet else None
+
+    def step(self, title: str):
+        import contextlib
+        import time
+
+        @contextlib.contextmanager
+        def _step():
+            if self.console is None:
+                yield
+                return
+            started = time.perf_counter()
+            with self.console.status(f"{title}..."):
+                yield
+            self.console.print(
+                f"[green]✓[/] {title} [dim]({time.perf_counter() - started:.1f} s)[/]"
+            )
+
+        return _step()
+
+    def track(self, items, description: str):
+        if self.console is None:
+            return items
+        from rich.progress import track
+
+        return track(items, description=description, console=self.console, transient=True)
+
+    def note(self, message: str) -> None:
+        if self.console is not None:
+            self.console.print(f"[yellow]![/] {message}")
+
+
+def parse_options(pairs: tuple[str, ...]) -> dict:
+    """`-O key=value` backend options; values are parsed as JSON when they can be."""
+    options = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-O/--option")
+        key, value = pair.split("=", 1)
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return options
+
+
+def data_options(f):
+    for option in reversed(
+        [
+            click.option(
+                "--text-column", help="Column holding the text (default: text, sentence, ...)."
+            ),
+            click.option(
+                "--text-pair-column",
+                help="Column holding the second text of a pair (default: text_pair, sentence2).",
+            ),
+            click.option(
+                "--label-column", help="Column holding labels, as names or ids (default: label)."
+            ),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def threshold_options(f):
+    for option in reversed(
+        [
+            click.option(
+                "--max-accuracy-drop",
+                type=float,
+                help="Largest accuracy loss allowed, in points (target default: 1.0).",
+            ),
+            click.option(
+                "--min-agreement",
+                type=float,
+                help="Smallest share of predictions that must match the reference (target default: 0.97).",
+            ),
+            click.option(
+                "--max-class-drop",
+                type=float,
+                help="Largest per-class F1 loss allowed, in points (target default: 3.0).",
+            ),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def summary_rows(manifest: dict, package: Path) -> list[tuple[str, str]]:
+    backend = manifest["backend"]
+    size = sum(manifest["files"][f]["size"] for f in backend["files"])
+    rows = [
+        ("package", str(package)),
+        ("backend", f"{backend['name']} {backend.get('version') or ''} / {backend['precision']}"),
+        ("target", manifest["target"]["name"]),
+        ("model size", f"{size / 1e6:.1f} MB"),
+    ]
+    verification = manifest["verification"]
+    parity = verification.get("parity")
+    if parity and parity.get("labeled"):
+        rows += [
+            ("source accuracy", f"{parity['reference']['accuracy']:.2f}%"),
+            (
+                "package accuracy",
+                f"{parity['candidate']['accuracy']:.2f}% ({parity['delta']['accuracy']:+.2f} pts)",
+            ),
+        ]
+    if parity:
+        rows.append(("agreement", f"{parity['agreement']:.4f} on {parity['examples']} examples"))
+    if verification.get("tokenizer"):
+        tok = verification["tokenizer"]
+        rows.append(
+            (
+                "tokenizer",
+                f"{tok['texts_compared'] - tok['mismatches']}/{tok['texts_compared']} identical",
+            )
+        )
+    rows.append(("verification", verification["status"].upper()))
+    if "build_seconds" in manifest:
+        rows.append(("build time", f"{manifest['build_seconds']:.1f} s"))
+    return rows
+
+
+def render_rows(title: str, rows) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    console().print(table)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option(
+    "--target",
+    "-t",
+    "target_name",
+    default="host",
+    show_default=True,
+    help="Device profile (see `edgec targets`); `host` detects this machine.",
+)
+@click.option(
+    "--eval-data",
+    type=click.Path(path_type=Path),
+    help="Labeled (or unlabeled) texts the package is verified on: CSV, TSV, JSONL, Parquet or a dataset folder.",
+)
+@click.option(
+    "--calibration-data",
+    type=click.Path(path_type=Path),
+    help="Texts for static quantization (default: the eval data).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Package folder to write.",
+)
+@click.option("--backend", help="Override the target's backend (see `edgec backends`).")
+@click.option("--precision", help="Override the target's precision, e.g. fp32, int8, int8-static.")
+@data_options
+@click.option(
+    "--max-length",
+    type=int,
+    help="Token limit (default: the tokenizer's, capped by the position embeddings).",
+)
+@click.option(
+    "--trust-remote-code",
+    is_flag=True,
+    help="Allow models that run code from their folder (review it first).",
+)
+@threshold_options
+@click.option(
+    "-O",
+    "--option",
+    "backend_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Backend option, e.g. -O symmetric=true for TensorRT-ready static int8.",
+)
+@click.option(
+    "--no-verify", is_flag=True, help="Skip verification; the package is marked UNVERIFIED."
+)
+@click.option("--force", is_flag=True, help="Replace an existing output.")
+@click.option("--archive", is_flag=True, help="Also write OUTPUT.tar.gz.")
+@targets_option
+@json_option
+@verbose_option
+def build(
+    model,
+    target_name,
+    eval_data,
+    calibration_data,
+    output,
+    backend,
+    precision,
+    text_column,
+    text_pair_column,
+    label_column,
+    max_length,
+    trust_remote_code,
+    max_accuracy_drop,
+    min_agreement,
+    max_class_drop,
+    backend_options,
+    no_verify,
+    force,
+    archive,
+    targets_files,
+    as_json,
+):
+    """Compile MODEL (a fine-tuned Hugging Face classifier folder) into a verified package.
+
+    \b
+    Steps: load -> export ONNX (checked against PyTorch) -> compile for the
+    target's backend and precision -> verify accuracy parity and tokenizer
+    consistency on --eval-data -> write the package atomically.
+
+    \b
+    Example:
+      edgec build ./teacher --target x86-cpu --eval-data test.csv -o dist/sentiment
+    """
+    from edgec.pipeline import BuildRequest, DataOptions
+    from edgec.pipeline import build as run_build
+    from edgec.targets import get_target
+
+    request = BuildRequest(
+        model=model,
+        target=get_target(target_name, targets_files),
+        output=output,
+        eval_data=eval_data,
+        calibration_data=calibration_data,
+        backend=backend,
+        precision=precision,
+        data=DataOptions(text_column, text_pair_column, label_column),
+        max_length=max_length,
+        trust_remote_code=trust_remote_code,
+        thresholds={
+            "max_accuracy_drop": max_accuracy_drop,
+            "min_agreement": min_agreement,
+            "max_class_drop": max_class_drop,
+        },
+        options=parse_options(backend_options),
+        verify=not no_verify,
+        force=force,
+        archive=archive,
+    )
+    manifest = run_build(request, RichUI(quiet=as_json))
+    if as_json:
+        print_json(
+            {"package": str(output), **dict(summary_rows(manifest, output)), "manifest": manifest}
+        )
+    else:
+        render_rows("edgec build", summary_rows(manifest, output))
+
+
+# ---------------------------------------------------------------- predict
+
+
+def _read_inputs(input_file, text_column, pair_column):
+    from edgec.data import load_text_set
+
+    data = load_text_set(input_file, text_column=text_column, pair_column=pair_column)
+    return data.texts, data.pairs
+
+
+@cli.command()
+@click.argument("package", type=click.Path(path_type=Path))
+@click.argument("texts", nargs=-1)
+@click.option(
+    "--input",
+    "input_file",
+    type=click.Path(path_type=Path),
+    help="Read texts from a data file instead.",
+)
+@click.option("--text-column", help="Text column of --input.")
+@click.option("--text-pair-column", help="Second-text column of --input, for pair models.")
+@click.option("--threads", type=int, help="Override the package's thread count.")
+@json_option
+@verbose_option
+def predict(package, texts, input_file, text_column, text_pair_column, threads, as_json):
+    """Classify TEXTS with a package (no torch needed).
+
+    \b
+    Examples:
+      edgec predict dist/sentiment "a gorgeous, witty, seductive movie"
+      edgec predict dist/sentiment --input reviews.csv --json
+    """
+    import warnings
+
+    from edgec.errors import BadInput
+    from edgec.runtime import load
+
+    if bool(texts) == bool(input_file):
+        raise BadInput("give texts as arguments or --input FILE (one of them)")
+    pairs = None
+    if input_file:
+        texts, pairs = _read_inputs(input_file, text_column, text_pair_column)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predictor = load(package, threads=threads)
+    for w in caught:
+        click.secho(f"warning: {w.message}", err=True, fg="yellow")
+    results = predictor.predict(list(texts), pairs)
+    if as_json:
+        for text, result in zip(texts, results, strict=True):
+            click.echo(json.dumps({"text": text, **result}))
+        return
+    from rich.table import Table
+
+    table = Table("text", "label", "score")
+    for text, result in zip(texts, results, strict=True):
+        table.add_row(
+            text if len(text) < 80 else text[:77] + "...", result["label"], f"{result['score']:.3f}"
+        )
+    console().print(table)
+
+
+# ---------------------------------------------------------------- backends / targets
+
+
+def backend_rows() -> list[dict]:
+    from edgec.plugins import BROKEN, backends
+
+    rows = []
+    for backend in backends().values():
+        reason = backend.available()
+        rows.append(
+            {
+                "name": backend.name,
+                "precisions": list(backend.precisions),
+                "devices": list(backend.devices),
+                "available": reason is None,
+                "reason": reason or "",
+                "description": backend.description,
+            }
+        )
+    for name, reason in BROKEN.items():
+        rows.append(
+            {
+                "name": name,
+                "precisions": [],
+                "devices": [],
+                "available": False,
+                "reason": f"plugin broken: {reason}",
+                "description": "",
+            }
+        )
+    return rows
+
+
+@cli.command("backends")
+@json_option
+@verbose_option
+def list_backends(as_json):
+    """List compiler backends, their precisions, and whether they run here (and if not, why)."""
+    rows = backend_rows()
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("backend", "precisions", "devices", "available", "why not / fix")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            ", ".join(r["precisions"]),
+            ", ".join(r["devices"]),
+            "[green]yes[/]" if r["available"] else "[red]no[/]",
+            r["reason"],
+        )
+    console().print(table)
+
+
+@cli.command("targets")
+@targets_option
+@json_option
+@verbose_option
+def list_targets(targets_files, as_json):
+    """List device profiles: backend, precision, device, threads; `host` says why it chose."""
+    from edgec.targets import host_isa, load_targets
+
+    targets = load_targets(targets_files)
+    if as_json:
+        print_json({"targets": [t.describe() for t in targets.values()], "host_isa": host_isa()})
+        return
+    from rich.table import Table
+
+    table = Table("target", "backend", "precision", "device", "threads", "description")
+    for t in targets.values():
+        description = t.description + (f" — {t.reason}" if t.reason else "")
+        table.add_row(
+            t.name, t.backend, t.precision, t.device, str(t.threads or "all"), description
+        )
+    console().print(table)
+    isa = host_isa()
+    flags = ", ".join(k for k in ("avx2", "avx512", "vnni", "amx", "dotprod") if isa[k]) or "none"
+    click.echo(f"host: {isa['machine']}, {isa['cores']} cores, ISA: {flags}")
+
+
+# ---------------------------------------------------------------- inspect
+
+
+@cli.command()
+@click.argument("package", type=click.Path(path_type=Path))
+@json_option
+@verbose_option
+def inspect(package, as_json):
+    """Show a package's manifest and check every file's hash (exit 1 if one differs)."""
+    from edgec.errors import VerificationFailed
+    from edgec.package import integrity_problems, opened, read_manifest
+
+    with opened(package) as directory:
+        manifest = read_manifest(directory)
+        problems = integrity_problems(directory, manifest)
+    if as_json:
+        print_json({"manifest": manifest, "integrity": {"ok": not problems, "problems": problems}})
+    else:
+        rows = summary_rows(manifest, package)
+        pre = manifest["preprocessing"]
+        rows += [
+            (
+                "source model",
+                f"{manifest['source_model']['architecture']} ({manifest['source_model']['path']})",
+            ),
+            ("source sha256", manifest["source_model"]["sha256"][:16] + "..."),
+            ("labels", ", ".join(manifest["labels"])),
+            (
+                "preprocessing",
+                f"max_length {pre['max_length']}, truncation {pre['truncation_side']}, "
+                f"lowercase {pre['do_lower_case']}, pairs {pre['text_pair']}",
+            ),
+            ("inputs", ", ".join(manifest["io"]["input_names"])),
+            (
+                "files",
+                ", ".join(f"{n} ({r['size'] / 1e6:.1f} MB)" for n, r in manifest["files"].items()),
+            ),
+            (
+                "integrity",
+                "OK: every hash matches" if not problems else "FAILED: " + "; ".join(problems),
+            ),
+        ]
+        if manifest["verification"]["status"] != "passed":
+            rows.append(("WARNING", "this package is UNVERIFIED: built with --no-verify"))
+        render_rows(f"edgec inspect {package}", rows)
+    if problems:
+        raise VerificationFailed(f"{package} failed its integrity check: {'; '.join(problems)}")
+
+
+# --- commands added by later issues go above this line ---
+
+
+def main() -> None:
+    try:
+        cli(prog_name="edgec")
+    except SystemExit as e:
+        sys.exit(e.code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""The source model: a fine-tuned classifier, its tokenizer and its preprocessing.
+
+Preprocessing (max_length, truncation, casing, special tokens) is treated as part of
+the model: it is read here once, written to the manifest, and the runtime never
+guesses it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgec.errors import BadInput
+
+SUPPORTED_FAMILIES = ("bert", "distilbert", "roberta", "xlm-roberta", "electra")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass
+class SourceModel:
+    path: Path
+    model: Any
+    tokenizer: Any
+    config: Any
+    weights_sha256: str
+    max_length: int
+    input_names: list[str]
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return {int(k): v for k, v in self.config.id2label.items()}
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {v: k for k, v in self.id2label.items()}
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.id2label[i] for i in range(len(self.id2label))]
+
+    @property
+    def model_type(self) -> str:
+        return self.config.model_type
+
+    @property
+    def architecture(self) -> str:
+        return type(self.model).__name__
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def shape_facts(self) -> dict:
+        """Attention geometry, for graph optimizers that cannot infer it."""
+        c = self.config
+        heads = getattr(c, "num_attention_heads", None) or c.n_heads
+        hidden = getattr(c, "hidden_size", None) or c.dim
+        return {"num_heads": heads, "hidden_size": hidden, "model_type": c.model_type}
+
+    def preprocessing(self, text_pair: bool = False) -> dict:
+        return preprocessing_of(self.tokenizer, self.max_length, self.input_names, text_pair)
+
+    def describe(self) -> dict:
+        return {
+            "path": str(self.path),
+            "sha256": self.weights_sha256,
+            "architecture": self.architecture,
+            "model_type": self.model_type,
+            "labels": self.labels,
+            "num_parameters": self.num_parameters(),
+            "num_layers": num_layers(self.config),
+            "hidden_size": self.shape_facts()["hidden_size"],
+        }
+
+
+def num_layers(config) -> int:
+    return getattr(config, "num_hidden_layers", None) or config.n_layers
+
+
+def position_limit(config) -> int:
+    """Longest sequence the position embeddings allow (RoBERTa reserves pad+1 slots)."""
+    limit = config.max_position_embeddings
+    if config.model_type in ("roberta", "xlm-roberta"):
+        limit -= (config.pad_token_id or 0) + 1
+    return limit
+
+
+def preprocessing_of(tokenizer, max_length: int, input_names: list[str], text_pair: bool) -> dict:
+    special = {
+        name: {"token": getattr(tokenizer, name), "id": getattr(tokenizer, f"{name}_id")}
+        for name in ("cls_token", "sep_token", "pad_token", "unk_token", "bos_token", "eos_token")
+        if getattr(tokenizer, name, None) is not None
+    }
+    init = tokenizer.init_kwargs
+    return {
+        "max_length": max_length,
+        "truncation": "longest_first",
+        "truncation_side": tokenizer.truncation_side,
+        "padding": "longest",
+        "padding_side": tokenizer.padding_side,
+        "pad_token": tokenizer.pad_token,
+        "pad_token_id": tokenizer.pad_token_id,
+        "pad_token_type_id": tokenizer.pad_token_type_id,
+        "do_lower_case": init.get("do_lower_case"),
+        "strip_accents": init.get("strip_accents"),
+        "text_pair": text_pair,
+        "special_tokens": special,
+        "input_names": input_names,
+    }
+
+
+def weights_file(path: Path) -> Path:
+    for name in WEIGHT_FILES:
+        if (path / name).is_file():
+            return path / name
+    raise BadInput(
+        f"{path} has no weights ({' or '.join(WEIGHT_FILES)}): "
+        "save the fine-tuned model with save_pretrained()"
+    )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_config(path: Path, trust_remote_code: bool) -> dict:
+    if not path.exists():
+        raise BadInput(f"model path {path} does not exist: pass a Hugging Face model directory")
+    if not (path / "config.json").is_file():
+        raise BadInput(
+            f"{path} is not a Hugging Face model directory (no config.json): "
+            "pass the folder written by save_pretrained()"
+        )
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadInput(
+            f"{path / 'config.json'} is not valid JSON ({e}): re-save the model"
+        ) from None
+    if config.get("auto_map") and not trust_remote_code:
+        raise BadInput(
+            f"{path} runs custom code from its directory (auto_map in config.json): "
+            "review that code, then pass --trust-remote-code"
+        )
+    family = config.get("model_type")
+    if family not in SUPPORTED_FAMILIES:
+        raise BadInput(
+            f"{path} is a {family!r} model; edgec supports {', '.join(SUPPORTED_FAMILIES)}"
+        )
+    architectures = config.get("architectures") or []
+    if not any(a.endswith("ForSequenceClassification") for a in architectures):
+        raise BadInput(
+            f"{path} is a {', '.join(architectures) or 'base model'}, not a sequence classifier: "
+            "fine-tune it with AutoModelForSequenceClassification first"
+        )
+    return config
+
+
+def load_source_model(
+    path: str | Path, *, trust_remote_code: bool = False, max_length: int | None = None
+) -> SourceModel:
+    """Load a fine-tuned classifier and its tokenizer, offline, safely.
+
+    Safetensors are preferred; `.bin` weights go through transformers' loader, which
+    uses `torch.load(weights_only=True)`, so a pickle cannot run code.
+    """
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = Path(path)
+    read_config(path, trust_remote_code)
+    weights = weights_file(path)
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            path,
+            trust_remote_code=trust_remote_code,
+            output_loading_info=True,
+            attn_implementation="eager",
+            use_safetensors=weights.suffix == ".safetensors",
+        )
+    except Exception as e:  # transformers raises many types for unreadable weights
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BadInput(
+            f"could not load the weights in {weights}: {first}; re-save the model"
+        ) from None
+    if info.get("missing_keys"):
+        missing = ", ".join(sorted(info["missing_keys"])[:3])
+        raise BadInput(
+            f"{path} lacks trained weights for {missing}: it is not a fine-tuned classifier "
+            "(fine-tune it, then save_pretrained)"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+    except Exception as e:
+        raise BadInput(
+            f"could not load the tokenizer in {path}: {str(e).splitlines()[0]}"
+        ) from None
+    if not tokenizer.is_fast:
+        raise BadInput(
+            f"{path} has no fast tokenizer (tokenizer.json): save it with a fast tokenizer"
+        )
+    model.eval()
+    limit = position_limit(model.config)
+    if max_length is not None:
+        if not 1 <= max_length <= limit:
+            raise BadInput(
+                f"--max-length {max_length} is outside 1..{limit}, the model's position limit"
+            )
+        chosen = max_length
+    else:
+        chosen = min(int(tokenizer.model_max_length), limit)
+    input_names = [n for n in INPUT_ORDER if n in tokenizer.model_input_names]
+    return SourceModel(
+        path=path,
+        model=model,
+        tokenizer=tokenizer,
+        config=model.config,
+        weights_sha256=sha256_of(weights),
+        max_length=chosen,
+        input_names=input_names,
+    )

@@ -1,0 +1,71 @@
+"""Plugin manager: every backend, built-in or third-party, arrives through the
+setuptools entry-point group `edgec`.
+
+Entry-point modules must be cheap to import; they describe backends as data and
+import their heavy runtime only inside `compile`/`load`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pluggy
+
+from edgec.plugins import hookspecs
+from edgec.plugins.hookspecs import hookimpl
+
+__all__ = ["hookimpl", "plugin_manager", "backends", "get_backend", "target_files"]
+
+ENTRY_POINT_GROUP = "edgec"
+
+
+BROKEN: dict[str, str] = {}
+"""Entry points that failed to import, by name, with the one-line reason."""
+
+
+@cache
+def plugin_manager() -> pluggy.PluginManager:
+    """Load every entry point in the group; a broken plugin is reported, not fatal."""
+    from importlib.metadata import entry_points
+
+    pm = pluggy.PluginManager("edgec")
+    pm.add_hookspecs(hookspecs)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if pm.get_plugin(ep.name) is not None:
+            continue
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as e:  # a third-party plugin's bug must not break edgec
+            BROKEN[ep.name] = f"{ep.value} failed to import: {type(e).__name__}: {e}"
+    return pm
+
+
+def backends() -> dict:
+    """All registered backends by name, in registration order."""
+    found: dict = {}
+
+    def register(backend):
+        if backend.name in found:
+            raise RuntimeError(f"two plugins register a backend named {backend.name!r}")
+        found[backend.name] = backend
+
+    plugin_manager().hook.register_backends(register=register)
+    return found
+
+
+def get_backend(name: str):
+    from edgec.errors import BadInput
+
+    known = backends()
+    if name not in known:
+        raise BadInput(
+            f"unknown backend {name!r}: choose one of {', '.join(sorted(known))} "
+            "(`edgec backends` lists them), or install the plugin that provides it"
+        )
+    return known[name]
+
+
+def target_files() -> list:
+    paths: list = []
+    plugin_manager().hook.register_targets(register=paths.append)
+    return paths

@@ -1,0 +1,164 @@
+"""Load a package and predict: numpy, tokenizers and the backend's own runtime only.
+
+This is what runs on the device, so it must not import torch or transformers.
+Preprocessing comes from the manifest, never from defaults: the package carries the
+exact max_length, truncation side, padding and special tokens training used.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+
+from edgec.batching import length_sorted_batches
+from edgec.package import check_integrity, opened, read_manifest
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+class UnverifiedPackageWarning(UserWarning):
+    """The package was built with --no-verify: nothing proved its accuracy."""
+
+
+def runtime_tokenizer(path: Path, preprocessing: dict):
+    """The `tokenizers` tokenizer configured exactly as the manifest says."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    tokenizer.enable_truncation(
+        max_length=preprocessing["max_length"],
+        strategy=preprocessing.get("truncation", "longest_first"),
+        direction=preprocessing.get("truncation_side", "right"),
+    )
+    tokenizer.enable_padding(
+        direction=preprocessing.get("padding_side", "right"),
+        pad_id=preprocessing["pad_token_id"],
+        pad_type_id=preprocessing.get("pad_token_type_id", 0),
+        pad_token=preprocessing["pad_token"],
+    )
+    return tokenizer
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+class Predictor:
+    """A loaded package. `predict` returns labels and scores; `logits` the raw outputs."""
+
+    def __init__(self, directory: Path, manifest: dict, runner, keep_alive=None):
+        self.directory = directory
+        self.manifest = manifest
+        self.runner = runner
+        self.preprocessing = manifest["preprocessing"]
+        self.labels: list[str] = manifest["labels"]
+        self.input_names: list[str] = self.preprocessing["input_names"]
+        self.tokenizer = runtime_tokenizer(directory / TOKENIZER_FILE, self.preprocessing)
+        self._keep_alive = keep_alive
+
+    def close(self) -> None:
+        if self._keep_alive is not None:
+            self._keep_alive.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def verified(self) -> bool:
+        return self.manifest.get("verification", {}).get("status") == "passed"
+
+    def encode(self, texts: list[str], pairs: list[str] | None = None) -> dict[str, np.ndarray]:
+        batch = list(zip(texts, pairs, strict=True)) if pairs is not None else list(texts)
+        encodings = self.tokenizer.encode_batch(batch)
+        fields = {
+            "input_ids": lambda e: e.ids,
+            "attention_mask": lambda e: e.attention_mask,
+            "token_type_ids": lambda e: e.type_ids,
+        }
+        return {
+            n: np.array([fields[n](e) for e in encodings], dtype=np.int64) for n in self.input_names
+        }
+
+    def logits(
+        self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32
+    ) -> np.ndarray:
+        """Logits in input order; batches are length-sorted so padding stays small."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        lengths = [
+            len(e.ids)
+            for e in self.tokenizer.encode_batch(
+                list(zip(texts, pairs, strict=True)) if pairs is not None else texts
+            )
+        ]
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        for idx in length_sorted_batches(lengths, batch_size):
+            chunk_pairs = [pairs[i] for i in idx] if pairs is not None else None
+            out[idx] = self.runner.run(self.encode([texts[i] for i in idx], chunk_pairs))
+        return out
+
+    def predict(
+        self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32
+    ) -> list[dict]:
+        probs = softmax(self.logits(texts, pairs, batch_size))
+        return [
+            {
+                "label": self.labels[int(p.argmax())],
+                "score": float(p.max()),
+                "scores": {label: float(v) for label, v in zip(self.labels, p, strict=True)},
+            }
+            for p in probs
+        ]
+
+
+def runtime_options(manifest: dict, threads: int | None = None) -> dict:
+    target = manifest.get("target", {})
+    options = {
+        "device": target.get("device", "cpu"),
+        "threads": target.get("threads", 0),
+        "shapes": target.get("shapes", {}),
+        **manifest["backend"].get("options", {}),
+    }
+    if threads is not None:
+        options["threads"] = threads
+    return options
+
+
+def load(
+    package: str | Path, *, threads: int | None = None, check_hashes: bool = True
+) -> Predictor:
+    """Load a package directory or .tar.gz; hashes are checked before anything runs."""
+    from edgec.plugins import get_backend
+
+    path = Path(package)
+    stack = ExitStack()  # holds an unpacked archive open for the predictor's lifetime
+    directory = stack.enter_context(opened(path))
+    manifest = read_manifest(directory)
+    if check_hashes:
+        check_integrity(directory, manifest)
+    backend = get_backend(manifest["backend"]["name"])
+    options = runtime_options(manifest, threads)
+    reason = backend.available(options.get("device"))
+    if reason:
+        from edgec.errors import BackendUnavailable
+
+        raise BackendUnavailable(f"cannot run this {backend.name} package here: {reason}")
+    if manifest.get("verification", {}).get("status") != "passed":
+        warnings.warn(
+            f"{path} is UNVERIFIED (built with --no-verify): its accuracy was never checked",
+            UnverifiedPackageWarning,
+            stacklevel=2,
+        )
+    runner = backend.load(directory, manifest["backend"], options)
+    return Predictor(directory, manifest, runner, keep_alive=stack)

@@ -1,0 +1,177 @@
+"""Target device profiles (data, not code) and detection of this host's CPU.
+
+`host` is not in the TOML: it is derived from the ISA flags of the machine edgec
+runs on, because the right int8 path depends on them (without VNNI, OpenVINO int8
+is no faster than fp32, while ONNX Runtime's dynamic int8 still is).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import tomllib
+
+from edgec.errors import BadInput
+
+VERIFY_DEFAULTS = {"max_accuracy_drop": 1.0, "min_agreement": 0.97, "max_class_drop": 3.0}
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp")
+
+
+@dataclass
+class Target:
+    name: str
+    backend: str
+    precision: str
+    device: str = "cpu"
+    threads: int = 0
+    description: str = ""
+    shapes: dict = field(default_factory=lambda: {"batch": [1, 1, 32], "sequence": [1, 128, 512]})
+    verify: dict = field(default_factory=lambda: dict(VERIFY_DEFAULTS))
+    options: dict = field(default_factory=dict)
+    origin: str = "edgec"
+    reason: str = ""
+
+    def backend_options(self) -> dict:
+        """What a backend's compile/load sees: the target's settings plus its extras."""
+        return {
+            "device": self.device,
+            "threads": self.threads,
+            "shapes": self.shapes,
+            **self.options,
+        }
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "precision": self.precision,
+            "device": self.device,
+            "threads": self.threads,
+            "shapes": self.shapes,
+            "verify": self.verify,
+            "options": self.options,
+            "description": self.description,
+            "origin": self.origin,
+            "reason": self.reason,
+        }
+
+
+KNOWN_KEYS = {"backend", "precision", "device", "threads", "description", "shapes", "verify"}
+
+
+def _parse(name: str, raw: dict, origin: str) -> Target:
+    for key in ("backend", "precision"):
+        if key not in raw:
+            raise BadInput(f"target {name!r} in {origin} has no {key!r}: add it")
+    verify = {**VERIFY_DEFAULTS, **raw.get("verify", {})}
+    options = {k: v for k, v in raw.items() if k not in KNOWN_KEYS}
+    fields = {k: raw[k] for k in KNOWN_KEYS - {"verify"} if k in raw}
+    return Target(name=name, verify=verify, options=options, origin=origin, **fields)
+
+
+def _read_toml(text: str, origin: str) -> dict[str, Target]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(f"{origin} is not valid TOML: {e}") from None
+    return {name: _parse(name, raw, origin) for name, raw in data.items()}
+
+
+def _user_files(extra: list[str | Path]) -> list[Path]:
+    files = [Path(p) for p in os.environ.get("EDGEC_TARGETS", "").split(os.pathsep) if p]
+    files += [Path(p) for p in extra]
+    for f in files:
+        if not f.is_file():
+            raise BadInput(f"targets file {f} does not exist")
+    return files
+
+
+def load_targets(extra_files: list[str | Path] = ()) -> dict[str, Target]:
+    from edgec.plugins import target_files
+
+    text = resources.files("edgec").joinpath("targets.toml").read_text(encoding="utf-8")
+    targets = _read_toml(text, "edgec/targets.toml")
+    for path in [*map(Path, target_files()), *_user_files(list(extra_files))]:
+        targets.update(_read_toml(path.read_text(encoding="utf-8"), str(path)))
+    targets["host"] = host_target()
+    return targets
+
+
+def get_target(name: str, extra_files: list[str | Path] = ()) -> Target:
+    targets = load_targets(extra_files)
+    if name not in targets:
+        raise BadInput(
+            f"unknown target {name!r}: choose one of {', '.join(targets)} (`edgec targets` describes them)"
+        )
+    return targets[name]
+
+
+def cpu_flags() -> set[str]:
+    """ISA flags from /proc/cpuinfo (cheap); py-cpuinfo elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    import cpuinfo
+
+    return set(cpuinfo.get_cpu_info().get("flags", []))
+
+
+def host_isa() -> dict:
+    flags = cpu_flags()
+    machine = platform.machine().lower()
+    return {
+        "machine": machine,
+        "avx2": "avx2" in flags,
+        "avx512": "avx512f" in flags,
+        "vnni": bool({"avx512_vnni", "avx_vnni"} & flags),
+        "amx": "amx_int8" in flags,
+        "dotprod": "asimddp" in flags,
+        "cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+    }
+
+
+def host_target(isa: dict | None = None, openvino_installed: bool | None = None) -> Target:
+    """Pick backend and precision for this machine from its ISA."""
+    import importlib.util
+
+    isa = isa or host_isa()
+    if openvino_installed is None:
+        openvino_installed = importlib.util.find_spec("openvino") is not None
+    shapes = {"batch": [1, 1, 32], "sequence": [1, 128, 512]}
+    if isa["machine"] in ("aarch64", "arm64"):
+        reason = "arm64" + (
+            " with dotprod: int8 dot products" if isa["dotprod"] else " without dotprod"
+        )
+        return Target(
+            "host", "onnxruntime", "int8", "cpu", 0, "this machine", shapes, reason=reason
+        )
+    if (isa["vnni"] or isa["amx"]) and openvino_installed:
+        kind = "AMX" if isa["amx"] else "VNNI"
+        return Target(
+            "host",
+            "openvino",
+            "int8",
+            "CPU",
+            0,
+            "this machine",
+            shapes,
+            options={"performance_hint": "LATENCY"},
+            reason=f"{kind} present: OpenVINO int8 uses int8 dot-product instructions",
+        )
+    reason = (
+        "no VNNI/AMX: OpenVINO int8 is no faster than fp32 here, "
+        "so ONNX Runtime dynamic int8 is chosen"
+    )
+    if not isa["avx2"]:
+        reason = "no AVX2: ONNX Runtime int8 still helps, but expect modest speedups"
+    return Target("host", "onnxruntime", "int8", "cpu", 0, "this machine", shapes, reason=reason)

@@ -1,0 +1,1 @@
+"""Verification: accuracy parity and tokenizer consistency, as build gates and for CI."""
