@@ -234,6 +234,16 @@ def summary_rows(manifest: dict, package: Path) -> list[tuple[str, str]]:
     ]
     verification = manifest["verification"]
     parity = verification.get("parity")
+    distilled = manifest.get("distillation")
+    if distilled:
+        rows += [
+            ("teacher accuracy", f"{distilled['teacher']['accuracy']:.2f}%"),
+            (
+                "student accuracy",
+                f"{distilled['student']['accuracy']:.2f}% ({distilled['student']['spec']}, "
+                f"{distilled['retention'] * 100:.1f}% retained)",
+            ),
+        ]
     if parity and parity.get("labeled"):
         rows += [
             ("source accuracy", f"{parity['reference']['accuracy']:.2f}%"),
@@ -321,6 +331,20 @@ def render_rows(title: str, rows) -> None:
 @click.option(
     "--no-verify", is_flag=True, help="Skip verification; the package is marked UNVERIFIED."
 )
+@click.option(
+    "--distill",
+    "distill_student",
+    metavar="STUDENT",
+    help="Distil first (layers:N or a pretrained folder) and package the student.",
+)
+@click.option("--train-data", type=click.Path(path_type=Path), help="Training texts for --distill.")
+@click.option(
+    "--min-retention",
+    type=float,
+    default=0.97,
+    show_default=True,
+    help="With --distill: refuse (exit 1) when student/teacher accuracy is below this.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @click.option("--archive", is_flag=True, help="Also write OUTPUT.tar.gz.")
 @targets_option
@@ -344,6 +368,9 @@ def build(
     max_class_drop,
     backend_options,
     no_verify,
+    distill_student,
+    train_data,
+    min_retention,
     force,
     archive,
     targets_files,
@@ -364,6 +391,8 @@ def build(
     from edgec.pipeline import build as run_build
     from edgec.targets import get_target
 
+    if train_data and not distill_student:
+        raise click.UsageError("--train-data is for --distill STUDENT")
     request = BuildRequest(
         model=model,
         target=get_target(target_name, targets_files),
@@ -384,6 +413,9 @@ def build(
         verify=not no_verify,
         force=force,
         archive=archive,
+        distill=distill_student,
+        train_data=train_data,
+        min_retention=min_retention,
     )
     manifest = run_build(request, RichUI(quiet=as_json))
     if as_json:
@@ -585,6 +617,395 @@ def inspect(package, as_json):
         render_rows(f"edgec inspect {package}", rows)
     if problems:
         raise VerificationFailed(f"{package} failed its integrity check: {'; '.join(problems)}")
+
+
+# ---------------------------------------------------------------- bench
+
+
+def _int_list(_ctx, _param, value):
+    if value is None:
+        return None
+    try:
+        out = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+    if not out or min(out) < 1:
+        raise click.BadParameter(f"{value!r}: give positive integers, e.g. 1,8")
+    return out
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    metavar="NAME[:PRECISION]",
+    help="Packages: only these backends. MODEL: compile for each (default onnxruntime:fp32 "
+    "and onnxruntime:int8). Repeatable.",
+)
+@click.option("--batch", default="1,8", show_default=True, callback=_int_list, help="Batch sizes.")
+@click.option(
+    "--seq-len",
+    default="32,128",
+    show_default=True,
+    callback=_int_list,
+    help="Model-only mode: synthetic sequence lengths.",
+)
+@click.option(
+    "--lengths-from",
+    type=click.Path(path_type=Path),
+    help="End-to-end mode (tokenize + infer + postprocess) on the texts of this data file, "
+    "at their real lengths.",
+)
+@click.option("--text-column", help="Text column of --lengths-from.")
+@click.option(
+    "--runs", default=30, show_default=True, type=click.IntRange(1), help="Timed runs per shape."
+)
+@click.option(
+    "--warmup", default=3, show_default=True, type=click.IntRange(0), help="Untimed runs first."
+)
+@click.option("--threads", type=click.IntRange(1), help="Threads (default: every core).")
+@click.option(
+    "--cold-runs",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0),
+    help="New processes started to time cold start (0 skips it).",
+)
+@click.option(
+    "--baseline/--no-baseline",
+    default=True,
+    show_default=True,
+    help="Time the source model in PyTorch FP32 eager next to the packages.",
+)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report here.")
+@click.option("--plot", "plot_out", type=click.Path(path_type=Path), help="Write a PNG here.")
+@verbose_option
+def bench(
+    paths,
+    backends,
+    batch,
+    seq_len,
+    lengths_from,
+    text_column,
+    runs,
+    warmup,
+    threads,
+    cold_runs,
+    baseline,
+    json_out,
+    plot_out,
+):
+    """Measure latency of PACKAGEs (or a MODEL folder, compiled on the fly) next to the
+    source model in PyTorch FP32 eager, all in one run.
+
+    \b
+    Figures: p50/p90/p95/p99, mean, std, throughput, each also as a speedup over
+    PyTorch (dynamic padding and padded to max_length); cold start in a new process;
+    peak RSS; the CPU model, ISA and how busy the CPU was (/proc/stat).
+
+    \b
+    Examples:
+      edgec bench dist/sentiment --seq-len 32,128 --batch 1,8
+      edgec bench dist/sentiment-* --lengths-from test.csv --json b.json --plot b.png
+      edgec bench ./model --backend onnxruntime:int8 --backend openvino:int8
+    """
+    import os
+    import tempfile
+
+    # Before torch loads OpenMP: spinning OpenMP threads make the PyTorch baseline 5-30x
+    # slower on a busy CPU, which would flatter every ratio (benchmarks/NOTES.md).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from edgec.bench import BenchConfig, collect_subjects, measure, plot, render_table, write_json
+    from edgec.errors import BadInput
+
+    texts = None
+    if lengths_from is not None:
+        from edgec.data import load_text_set
+
+        texts = [t for t in load_text_set(lengths_from, text_column=text_column).texts if t]
+        if not texts:
+            raise BadInput(f"{lengths_from} holds no texts")
+    for out in (json_out, plot_out):
+        if out is not None and not out.parent.exists():
+            raise BadInput(f"the folder {out.parent} does not exist: create it first")
+    ui = RichUI()
+    with tempfile.TemporaryDirectory(prefix="edgec-bench-") as tmp:
+        with ui.step("preparing"):
+            subjects = collect_subjects(
+                list(paths),
+                list(backends),
+                threads,
+                baseline=baseline,
+                workdir=Path(tmp),
+                calibration_texts=texts,
+                progress=ui.note,
+            )
+        config = BenchConfig(
+            batches=batch,
+            seq_lens=seq_len,
+            texts=texts,
+            texts_source=str(lengths_from) if lengths_from else None,
+            runs=runs,
+            warmup=warmup,
+            threads=threads,
+            cold_runs=cold_runs,
+        )
+        with ui.step(f"timing {len(subjects)} subjects ({config.mode})"):
+            report = measure(subjects, config)
+    render_table(report, console())
+    if json_out:
+        write_json(report, json_out)
+        click.echo(f"wrote {json_out}")
+    if plot_out:
+        plot(report, plot_out)
+        click.echo(f"wrote {plot_out}")
+
+
+# ---------------------------------------------------------------- distill
+
+
+@cli.command()
+@click.argument("teacher", type=click.Path(path_type=Path))
+@click.option(
+    "--student",
+    required=True,
+    help="layers:N (keep N of the teacher's layers, evenly spread) or a pretrained model folder.",
+)
+@click.option(
+    "--train-data",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Training texts; labels are used for the CE term when present.",
+)
+@click.option(
+    "--validation-data",
+    type=click.Path(path_type=Path),
+    help="Texts for early stopping (default: 10% held out of the training data).",
+)
+@click.option(
+    "--eval-data",
+    type=click.Path(path_type=Path),
+    help="Labeled texts for the report's accuracy and retention (default: validation).",
+)
+@click.option(
+    "--unlabeled",
+    type=click.Path(path_type=Path),
+    help="Extra texts the teacher labels (KD term only).",
+)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
+@data_options
+@click.option("--epochs", type=float, default=3.0, show_default=True)
+@click.option("--max-steps", type=int, help="Stop after this many optimizer steps.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--learning-rate", "--lr", type=float, default=5e-5, show_default=True)
+@click.option("--warmup-ratio", type=float, default=0.1, show_default=True)
+@click.option("--weight-decay", type=float, default=0.01, show_default=True)
+@click.option("--max-grad-norm", type=float, default=1.0, show_default=True)
+@click.option("--grad-accum", type=int, default=1, show_default=True)
+@click.option(
+    "--alpha", type=float, default=0.5, show_default=True, help="Weight of KD (1 - alpha: CE)."
+)
+@click.option("--temperature", "-T", type=float, default=2.0, show_default=True)
+@click.option("--hidden-weight", type=float, default=0.0, help="Hidden-state MSE weight.")
+@click.option(
+    "--attention-weight", type=float, default=0.0, help="MiniLM attention-transfer weight."
+)
+@click.option("--layer-map", help="STUDENT:TEACHER layer pairs for the two above, e.g. 1:2,2:4.")
+@click.option("--patience", type=int, default=2, show_default=True, help="Early stopping.")
+@click.option("--eval-steps", type=int, help="Validate every N steps (default: each epoch).")
+@click.option("--logging-steps", type=int, default=10, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto: CUDA (bf16/fp16 autocast) when present, else CPU.",
+)
+@click.option("--max-length", type=int, help="Token limit (default: the teacher's).")
+@click.option("--trust-remote-code", is_flag=True)
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoints.")
+@click.option("--force", is_flag=True, help="Replace an existing OUTPUT.")
+@click.option("--keep-checkpoints", is_flag=True, help="Keep OUTPUT/checkpoints when done.")
+@json_option
+@verbose_option
+def distill(
+    teacher,
+    student,
+    train_data,
+    validation_data,
+    eval_data,
+    unlabeled,
+    output,
+    text_column,
+    text_pair_column,
+    label_column,
+    device,
+    max_length,
+    trust_remote_code,
+    resume,
+    force,
+    keep_checkpoints,
+    as_json,
+    **hyperparameters,
+):
+    """Distil TEACHER (a fine-tuned classifier folder) into a smaller student.
+
+    \b
+    Loss: alpha * T^2 * KL(teacher || student at T) + (1 - alpha) * CE(labels),
+    plus optional hidden-state MSE and attention transfer. Train data without a
+    label column trains on the teacher alone (KD only; an error with --alpha 0).
+    OUTPUT is a standard Hugging Face model folder that `edgec build` accepts,
+    with distill-report.json. --device cuda without CUDA exits 3.
+
+    \b
+    Example:
+      edgec distill ./teacher --student layers:3 --train-data train.csv \\
+          --validation-data val.csv --eval-data test.csv --epochs 2 -o ./student
+    """
+    from edgec.distill import DistillConfig, Hyperparameters
+    from edgec.distill import distill as run_distill
+    from edgec.distill.report import summary_rows as distill_rows
+    from edgec.pipeline import DataOptions
+
+    config = DistillConfig(
+        teacher=teacher,
+        student=student,
+        train_data=train_data,
+        output=output,
+        validation_data=validation_data,
+        eval_data=eval_data,
+        unlabeled=unlabeled,
+        data=DataOptions(text_column, text_pair_column, label_column),
+        hp=Hyperparameters(**hyperparameters),
+        device=device,
+        max_length=max_length,
+        trust_remote_code=trust_remote_code,
+        resume=resume,
+        force=force,
+        keep_checkpoints=keep_checkpoints,
+    )
+    report = run_distill(config, RichUI(quiet=as_json))
+    if as_json:
+        print_json(report)
+    else:
+        render_rows(f"edgec distill -> {output}", distill_rows(report))
+
+
+# ---------------------------------------------------------------- verify
+
+
+def _report_path(value: Path | None, option: str) -> Path | None:
+    from edgec.errors import BadInput
+
+    if value is not None and not value.parent.is_dir():
+        raise BadInput(
+            f"{option} {value}: the folder {value.parent} does not exist; create it first"
+        )
+    return value
+
+
+@cli.command()
+@click.argument("package", type=click.Path(path_type=Path))
+@click.option(
+    "--eval-data",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Texts to verify on (labeled for accuracy checks): CSV, TSV, JSONL, Parquet or a dataset folder.",
+)
+@click.option(
+    "--reference",
+    type=click.Path(path_type=Path),
+    help="The source model folder: re-run full parity against PyTorch FP32 (its weights must "
+    "match the manifest's sha256). Without it, the package is checked against its manifest.",
+)
+@data_options
+@threshold_options
+@click.option(
+    "--report", "report_path", type=click.Path(path_type=Path), help="Write the JSON report here."
+)
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(path_type=Path),
+    help="Write a JUnit XML report here (one testcase per check).",
+)
+@click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(path_type=Path),
+    help="Write a Markdown summary here (e.g. for $GITHUB_STEP_SUMMARY).",
+)
+@click.option(
+    "--trust-remote-code",
+    is_flag=True,
+    help="Allow a --reference model that runs code from its folder.",
+)
+@json_option
+@verbose_option
+def verify(
+    package,
+    eval_data,
+    reference,
+    text_column,
+    text_pair_column,
+    label_column,
+    max_accuracy_drop,
+    min_agreement,
+    max_class_drop,
+    report_path,
+    junit_path,
+    summary_path,
+    trust_remote_code,
+    as_json,
+):
+    """Check a package: integrity hashes, tokenizer consistency and accuracy parity.
+
+    \b
+    With --reference MODEL: full parity against the PyTorch FP32 source model
+    (agreement, accuracy, per-class F1, logit deltas, KL, ECE, flipped examples).
+    Without it: the package's accuracy and predictions on the build's eval data
+    against what the build recorded; the report lists what could not be re-checked.
+    Exit 0 when every check passes, 1 when one fails, 2 for bad input.
+
+    \b
+    Example (CI):
+      edgec verify dist/sentiment --eval-data test.csv --reference ./teacher \\
+        --report verify.json --junit verify.xml --summary verify.md
+    """
+    from edgec.errors import VerificationFailed
+    from edgec.pipeline import DataOptions
+    from edgec.verify.reports import failure_message, summary_lines, write_reports
+    from edgec.verify.suite import verify_package
+
+    paths = {
+        "json_path": _report_path(report_path, "--report"),
+        "junit_path": _report_path(junit_path, "--junit"),
+        "summary_path": _report_path(summary_path, "--summary"),
+    }
+    report = verify_package(
+        package,
+        eval_data,
+        reference=reference,
+        data=DataOptions(text_column, text_pair_column, label_column),
+        thresholds={
+            "max_accuracy_drop": max_accuracy_drop,
+            "min_agreement": min_agreement,
+            "max_class_drop": max_class_drop,
+        },
+        trust_remote_code=trust_remote_code,
+        ui=RichUI(quiet=True),
+    )
+    write_reports(report, **paths)
+    if as_json:
+        print_json(report)
+    else:
+        for line in summary_lines(report):
+            click.echo(line)
+    if report["status"] != "passed":
+        raise VerificationFailed(failure_message(report, f"{package} failed verification"), report)
 
 
 # --- commands added by later issues go above this line ---

@@ -39,19 +39,25 @@ class TextSet:
         )
 
 
-def _check_utf8(path: Path) -> None:
+def _check_text_file(path: Path) -> None:
+    """Catch empty, header-only and non-UTF-8 files before `datasets` gives a vaguer error."""
     raw = path.read_bytes()
     if not raw.strip():
         raise BadInput(f"{path} is empty: it needs a header row and at least one example")
     if path.suffix == ".parquet":
         return
     try:
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise BadInput(
             f"{path} line {line} is not valid UTF-8: re-save the file as UTF-8"
         ) from None
+    if (
+        path.suffix.lower() in (".csv", ".tsv")
+        and len([x for x in text.splitlines() if x.strip()]) < 2
+    ):
+        raise BadInput(f"{path} has a header but no rows: add at least one example")
 
 
 def _read_table(path: Path):
@@ -79,7 +85,7 @@ def _read_table(path: Path):
         raise BadInput(
             f"{path}: unknown data format {path.suffix!r}; use .csv, .tsv, .jsonl, .parquet or a dataset folder"
         )
-    _check_utf8(path)
+    _check_text_file(path)
     extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
     try:
         table = datasets.load_dataset(kind, data_files=str(path), split="train", **extra)

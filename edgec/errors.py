@@ -29,6 +29,14 @@ class BackendUnavailable(EdgecError):
 
 
 class VerificationFailed(EdgecError):
-    """A parity, tokenizer or integrity check failed; no package was written."""
+    """A parity, tokenizer or integrity check failed; no package was written.
+
+    `report` is the verification report behind the failure, when there is one, so a
+    caller can show or save the details the one-line message leaves out.
+    """
 
     exit_code = EXIT_VERIFICATION_FAILED
+
+    def __init__(self, message: str, report: dict | None = None):
+        super().__init__(message)
+        self.report = report

@@ -69,6 +69,12 @@ class BuildRequest:
     verify: bool = True
     force: bool = False
     archive: bool = False
+    # --distill: replace the model by a distilled student before export (edgec.distill)
+    distill: str | None = None
+    train_data: Path | None = None
+    min_retention: float | None = None
+    distill_options: dict = field(default_factory=dict)  # edgec.distill.Hyperparameters
+    distill_device: str = "auto"
 
 
 def resolve_backend(target, backend_name: str | None, precision: str | None):
@@ -89,30 +95,9 @@ def resolve_backend(target, backend_name: str | None, precision: str | None):
 
 def verify_candidate(source, predictor, eval_set, thresholds, ui) -> dict:
     """Parity and tokenizer reports for a compiled model; `failures` empty means pass."""
-    from edgec.verify.parity import parity_failures, parity_report
-    from edgec.verify.reference import reference_logits
-    from edgec.verify.tokenizer import tokenizer_failures, tokenizer_report
+    from edgec.verify.suite import verify_against_source
 
-    with ui.step(f"tokenizer consistency on {len(eval_set)} texts"):
-        tok = tokenizer_report(
-            source,
-            predictor.directory / "tokenizer.json",
-            predictor.preprocessing,
-            eval_set.texts,
-            eval_set.pairs,
-        )
-    reference = reference_logits(source, eval_set.texts, eval_set.pairs, track=ui.track)
-    candidate = predictor.logits(eval_set.texts, eval_set.pairs)
-    parity = parity_report(reference, candidate, source.labels, eval_set.texts, eval_set.labels)
-    failures = tokenizer_failures(tok) + parity_failures(parity, thresholds)
-    return {
-        "status": "failed" if failures else "passed",
-        "failures": failures,
-        "thresholds": thresholds,
-        "eval_data": eval_set.source,
-        "parity": parity,
-        "tokenizer": tok,
-    }
+    return verify_against_source(source, predictor, eval_set, thresholds, ui)
 
 
 def build(request: BuildRequest, ui=None) -> dict:
@@ -152,6 +137,11 @@ def build(request: BuildRequest, ui=None) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="edgec-build-") as tmp:
         work = Path(tmp)
+        distillation = None
+        if request.distill:  # from here on the student is the source: parity is against it
+            from edgec.distill.build_step import distill_source
+
+            source, distillation = distill_source(request, eval_set, work / "student", ui)
         calibration = (
             calibration_batches(source, calib_set.texts, calib_set.pairs) if calib_set else None
         )
@@ -178,21 +168,27 @@ def build(request: BuildRequest, ui=None) -> dict:
         manifest = {
             "source_model": source.describe(),
             "labels": source.labels,
-            "distillation": None,
+            "distillation": distillation,
             "backend": backend_section,
             "target": target.describe(),
             "preprocessing": source.preprocessing(text_pair=text_pair),
             "io": {k: export[k] for k in ("input_names", "output_names", "dynamic_axes", "opset")},
             "export": export,
         }
+        if distillation:
+            from edgec.distill.build_step import describe_student
+
+            manifest["source_model"] = describe_student(source, request)
         runner = backend.load(stage, backend_section, options)
         predictor = Predictor(stage, manifest, runner)
         if request.verify:
             verification = verify_candidate(source, predictor, eval_set, thresholds, ui)
             if verification["failures"]:
+                from edgec.verify.reports import failure_message
+
                 raise VerificationFailed(
-                    "verification failed, no package written: "
-                    + "; ".join(verification["failures"])
+                    failure_message(verification, "verification failed, no package written"),
+                    report=verification,
                 )
         else:
             verification = {

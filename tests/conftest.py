@@ -1,0 +1,73 @@
+"""Shared fixtures.
+
+Tiny random models are for mechanics; every accuracy claim uses the real sentiment
+teacher from examples/sentiment (MiniLM fine-tuned on the pang&lee sentences), which
+is fetched and trained once and cached under $EDGEC_CACHE (default ~/.cache/edgec).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "examples" / "sentiment"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+from tiny_models import WORDS, make_tiny_classifier  # noqa: E402
+
+FAMILIES = ("bert", "distilbert", "roberta", "xlm-roberta", "electra")
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def random_sentences(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(WORDS, k=rng.randint(2, 24))) for _ in range(n)]
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny")
+    return {family: make_tiny_classifier(family, root / family) for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tiny_models) -> Path:
+    return tiny_models["bert"]
+
+
+@pytest.fixture(scope="session")
+def tiny_eval_csv(tmp_path_factory) -> Path:
+    rng = random.Random(1)
+    rows = [{"text": t, "label": rng.choice(["class_0", "class_1"])} for t in random_sentences(64)]
+    return write_csv(tmp_path_factory.mktemp("data") / "eval.csv", rows)
+
+
+@pytest.fixture(scope="session")
+def sentiment_splits() -> dict[str, Path]:
+    import sentiment
+
+    return sentiment.prepare_splits()
+
+
+@pytest.fixture(scope="session")
+def sentiment_teacher() -> Path:
+    """The test-suite teacher (the `quick` recipe; its accuracy is in its metrics file)."""
+    import sentiment
+
+    return sentiment.train_teacher("quick")

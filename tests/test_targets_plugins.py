@@ -1,0 +1,137 @@
+"""Targets are data; `host` follows the ISA; backends arrive through entry points,
+including a third-party distribution installed from its own pyproject."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_helpers import run_edgec
+
+from edgec.targets import host_target, load_targets
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_targets():
+    targets = load_targets()
+    for name in ("x86-cpu", "arm64-cpu", "intel-cpu", "nvidia-gpu", "jetson-orin", "host"):
+        assert name in targets
+    assert targets["intel-cpu"].backend == "openvino"
+    assert targets["jetson-orin"].backend == "tensorrt"
+
+
+@pytest.mark.parametrize(
+    "isa, backend, why",
+    [
+        (
+            {
+                "machine": "x86_64",
+                "avx2": True,
+                "avx512": False,
+                "vnni": False,
+                "amx": False,
+                "dotprod": False,
+            },
+            "onnxruntime",
+            "no VNNI",
+        ),
+        (
+            {
+                "machine": "x86_64",
+                "avx2": True,
+                "avx512": True,
+                "vnni": True,
+                "amx": False,
+                "dotprod": False,
+            },
+            "openvino",
+            "VNNI",
+        ),
+        (
+            {
+                "machine": "aarch64",
+                "avx2": False,
+                "avx512": False,
+                "vnni": False,
+                "amx": False,
+                "dotprod": True,
+            },
+            "onnxruntime",
+            "dotprod",
+        ),
+    ],
+)
+def test_host_follows_isa(isa, backend, why):
+    target = host_target(isa, openvino_installed=True)
+    assert target.backend == backend and target.precision == "int8" and why in target.reason
+
+
+def test_host_without_openvino_stays_on_onnxruntime():
+    isa = {
+        "machine": "x86_64",
+        "avx2": True,
+        "avx512": True,
+        "vnni": True,
+        "amx": True,
+        "dotprod": False,
+    }
+    assert host_target(isa, openvino_installed=False).backend == "onnxruntime"
+
+
+def test_backends_lists_reasons():
+    rows = {r["name"]: r for r in json.loads(run_edgec("backends", "--json").stdout)}
+    assert rows["onnxruntime"]["available"]
+    assert not rows["tensorrt"]["available"] and "tensorrt" in rows["tensorrt"]["reason"]
+    for row in rows.values():
+        assert "\n" not in row["reason"]
+
+
+def test_third_party_backend_distribution(tmp_path, tiny_bert, tiny_eval_csv):
+    """Install plugins/edgec-onnx-reference (its own pyproject + entry point) and build with it."""
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(ROOT / "plugins" / "edgec-onnx-reference"),
+        ],
+        check=True,
+    )
+    env = {"PYTHONPATH": str(site)}
+    rows = {r["name"]: r for r in json.loads(run_edgec("backends", "--json", env=env).stdout)}
+    assert rows["onnx-reference"]["available"]
+    out = tmp_path / "pkg"
+    r = run_edgec(
+        "build",
+        tiny_bert,
+        "--backend",
+        "onnx-reference",
+        "--precision",
+        "fp32",
+        "--target",
+        "x86-cpu",
+        "--eval-data",
+        tiny_eval_csv,
+        "-o",
+        out,
+        "--json",
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads(r.stdout)["manifest"]
+    assert manifest["backend"]["name"] == "onnx-reference"
+    assert manifest["verification"]["parity"]["agreement"] == 1.0
+    r = run_edgec("predict", out, "a witty movie", env=env)
+    assert r.returncode == 0, r.stderr
+    # without the plugin installed, the package names the missing backend
+    r = run_edgec("predict", out, "a witty movie")
+    assert r.returncode == 2 and "unknown backend 'onnx-reference'" in r.stderr
