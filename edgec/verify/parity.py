@@ -10,8 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from edgec.runtime import softmax
+from edgec.verify.checks import check
 
 ECE_BINS = 15
+FLIPS_KEPT = 50
+# When some other assignment of label names to the model's outputs beats the one in
+# id2label by this many points, the labels are almost certainly permuted.
+PERMUTATION_GAIN = 10.0
+DEFAULT_THRESHOLDS = {"max_accuracy_drop": 1.0, "min_agreement": 0.94, "max_class_drop": 3.0}
 
 
 def expected_calibration_error(
@@ -59,15 +65,20 @@ def label_metrics(logits: np.ndarray, labels: np.ndarray, names: list[str]) -> d
     }
 
 
-def flipped_examples(reference, candidate, texts, labels, names, limit=50) -> list[dict]:
+def flipped_examples(
+    reference, candidate, texts, labels, names, limit=FLIPS_KEPT, pairs=None
+) -> list[dict]:
+    """Examples whose prediction changed, worst first: the flips both models were most
+    sure of (largest sum of margins) are the ones a user will notice."""
     ref_pred, cand_pred = reference.argmax(axis=1), candidate.argmax(axis=1)
     flipped = np.flatnonzero(ref_pred != cand_pred)
     ref_margin, cand_margin = _margin(reference), _margin(candidate)
-    worst_first = flipped[np.argsort(-(ref_margin[flipped] + cand_margin[flipped]))]
+    worst_first = flipped[np.argsort(-(ref_margin[flipped] + cand_margin[flipped]), kind="stable")]
     return [
         {
             "index": int(i),
             "text": texts[i],
+            **({"text_pair": pairs[i]} if pairs is not None else {}),
             "gold": names[labels[i]] if labels is not None else None,
             "reference": names[ref_pred[i]],
             "candidate": names[cand_pred[i]],
@@ -84,6 +95,7 @@ def parity_report(
     names: list[str],
     texts: list[str],
     labels: list[int] | None = None,
+    pairs: list[str] | None = None,
 ) -> dict:
     """Compare two logit matrices over the same examples (rows in the same order)."""
     reference = np.asarray(reference, dtype=np.float64)
@@ -99,7 +111,8 @@ def parity_report(
         "max_abs_logit_delta": float(delta.max()),
         "mean_abs_logit_delta": float(delta.mean()),
         "mean_kl": float(kl.mean()),
-        "flipped": flipped_examples(reference, candidate, texts, labels, names),
+        "flipped_count": int((reference.argmax(1) != candidate.argmax(1)).sum()),
+        "flipped": flipped_examples(reference, candidate, texts, labels, names, pairs=pairs),
     }
     if labels is None:
         report["note"] = "no labels: only agreement and logit deltas were checked"
@@ -112,27 +125,107 @@ def parity_report(
         "macro_f1": cand["macro_f1"] - ref["macro_f1"],
         "ece": cand["ece"] - ref["ece"],
         "per_class_f1": {n: cand["per_class"][n]["f1"] - ref["per_class"][n]["f1"] for n in names},
+        "per_class": {
+            n: {
+                k: cand["per_class"][n][k] - ref["per_class"][n][k]
+                for k in ("precision", "recall", "f1")
+            }
+            for n in names
+        },
     }
+    report["label_permutation"] = label_permutation(candidate, gold, names)
     return report
+
+
+def label_permutation(logits: np.ndarray, labels: np.ndarray, names: list[str]) -> dict | None:
+    """The assignment of names to outputs that fits the gold labels best, when it is not
+    the identity and beats it by PERMUTATION_GAIN points: a permuted id2label (or eval
+    labels written with another mapping) shows up as exactly this."""
+    from scipy.optimize import linear_sum_assignment
+    from sklearn.metrics import confusion_matrix
+
+    k = len(names)
+    pred = logits.argmax(axis=1)
+    # by_output[o, g]: examples the model put in output o whose gold label is g
+    by_output = confusion_matrix(labels, pred, labels=list(range(k))).T
+    outputs, golds = linear_sum_assignment(-by_output)
+    mapping = dict(zip(outputs.tolist(), golds.tolist(), strict=True))
+    best_correct = int(by_output[outputs, golds].sum())
+    now_correct = int(np.trace(by_output))
+    gain = (best_correct - now_correct) / max(len(labels), 1) * 100
+    if all(mapping[o] == o for o in mapping) or gain < PERMUTATION_GAIN:
+        return None
+    return {
+        "mapping": {names[o]: names[g] for o, g in mapping.items() if o != g},
+        "accuracy": now_correct / len(labels) * 100,
+        "permuted_accuracy": best_correct / len(labels) * 100,
+    }
+
+
+def resolved_thresholds(thresholds: dict | None) -> dict:
+    """Defaults for any gate a target or the command line left unset."""
+    given = {k: v for k, v in (thresholds or {}).items() if v is not None}
+    return {**DEFAULT_THRESHOLDS, **given}
+
+
+def permutation_problems(report: dict) -> list[str]:
+    found = report.get("label_permutation")
+    if not found:
+        return []
+    swap = ", ".join(f"{a} -> {b}" for a, b in found["mapping"].items())
+    return [
+        f"the labels look permuted: reading the outputs as {swap} would raise accuracy from "
+        f"{found['accuracy']:.1f}% to {found['permuted_accuracy']:.1f}%; check id2label in "
+        "config.json and the label column of the eval data"
+    ]
+
+
+def parity_checks(report: dict, thresholds: dict) -> list[dict]:
+    """The parity gates as named checks (see edgec.verify.checks)."""
+    t = resolved_thresholds(thresholds)
+    agreement = []
+    if report["agreement"] < t["min_agreement"]:
+        agreement.append(
+            f"agreement {report['agreement']:.4f} is below --min-agreement {t['min_agreement']} "
+            f"({report['flipped_count']} of {report['examples']} predictions flipped)"
+        )
+    checks = [
+        check(
+            "parity-agreement",
+            agreement,
+            info=f"agreement {report['agreement']:.4f}, max |dlogit| {report['max_abs_logit_delta']:.4f}",
+        )
+    ]
+    if not report["labeled"]:
+        why = "the eval data has no labels: only agreement and logit deltas were checked"
+        return checks + [
+            check(name, [], skipped=why)
+            for name in ("parity-accuracy", "parity-class-f1", "labels-permutation")
+        ]
+    drop = -report["delta"]["accuracy"]
+    accuracy = []
+    if drop > t["max_accuracy_drop"]:
+        accuracy.append(
+            f"accuracy fell {drop:.2f} points ({report['reference']['accuracy']:.2f}% -> "
+            f"{report['candidate']['accuracy']:.2f}%), over --max-accuracy-drop {t['max_accuracy_drop']}"
+        )
+    classes = [
+        f"class {name!r} F1 fell {-d:.2f} points, over --max-class-drop {t['max_class_drop']}"
+        for name, d in report["delta"]["per_class_f1"].items()
+        if -d > t["max_class_drop"]
+    ]
+    return checks + [
+        check(
+            "parity-accuracy",
+            accuracy,
+            info=f"accuracy {report['reference']['accuracy']:.2f}% -> "
+            f"{report['candidate']['accuracy']:.2f}% ({report['delta']['accuracy']:+.2f} pts)",
+        ),
+        check("parity-class-f1", classes),
+        check("labels-permutation", permutation_problems(report)),
+    ]
 
 
 def parity_failures(report: dict, thresholds: dict) -> list[str]:
     """The gates, as sentences; empty means the candidate passes."""
-    failures = []
-    if report["agreement"] < thresholds["min_agreement"]:
-        failures.append(
-            f"agreement {report['agreement']:.4f} is below --min-agreement {thresholds['min_agreement']}"
-        )
-    if report["labeled"]:
-        drop = -report["delta"]["accuracy"]
-        if drop > thresholds["max_accuracy_drop"]:
-            failures.append(
-                f"accuracy fell {drop:.2f} points ({report['reference']['accuracy']:.2f} -> "
-                f"{report['candidate']['accuracy']:.2f}), over --max-accuracy-drop {thresholds['max_accuracy_drop']}"
-            )
-        for name, d in report["delta"]["per_class_f1"].items():
-            if -d > thresholds["max_class_drop"]:
-                failures.append(
-                    f"class {name!r} F1 fell {-d:.2f} points, over --max-class-drop {thresholds['max_class_drop']}"
-                )
-    return failures
+    return [c["message"] for c in parity_checks(report, thresholds) if c["status"] == "failed"]

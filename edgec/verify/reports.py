@@ -1,0 +1,200 @@
+"""Verification reports for people and for CI: a few lines, JSON, JUnit XML, Markdown.
+
+The JUnit file has one testcase per check (failures as <failure>, checks that could not
+run as <skipped>), which every CI system renders. The Markdown summary is meant for
+$GITHUB_STEP_SUMMARY. Files are written to a temporary name and renamed into place, so
+a crash never leaves half a report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+FLIPS_SHOWN = 10
+
+
+def failure_message(report: dict, headline: str) -> str:
+    """The 'why' in a few lines: one per failed check, then what was not checked."""
+    lines = [f"{headline}:"]
+    lines += [f"  - {line}" for line in report["failures"]]
+    if report.get("tokenizer") is None and report.get("mode") == "integrity":
+        lines.append("  (tokenizer and parity were not run: the files are not the ones built)")
+    return "\n".join(lines)
+
+
+def headline_metrics(report: dict) -> list[tuple[str, str]]:
+    """(name, value) rows for the figures a reader wants first."""
+    rows = []
+    parity = report.get("parity") or {}
+    if "agreement" in parity:
+        rows.append(("agreement", f"{parity['agreement']:.4f} on {parity['examples']} examples"))
+        rows.append(
+            (
+                "max / mean |dlogit|",
+                f"{parity['max_abs_logit_delta']:.4f} / {parity['mean_abs_logit_delta']:.4f}",
+            )
+        )
+        rows.append(("mean KL", f"{parity['mean_kl']:.2e}"))
+    elif "agreement_with_recorded_reference" in parity:
+        rows.append(
+            ("agreement (recorded reference)", f"{parity['agreement_with_recorded_reference']:.4f}")
+        )
+    if parity.get("reference") and parity.get("candidate"):
+        ref, cand = parity["reference"], parity["candidate"]
+        rows.append(
+            (
+                "accuracy",
+                f"{ref['accuracy']:.2f}% -> {cand['accuracy']:.2f}% "
+                f"({parity['delta']['accuracy']:+.2f} pts)",
+            )
+        )
+        rows.append(
+            (
+                "macro-F1",
+                f"{ref['macro_f1']:.2f} -> {cand['macro_f1']:.2f} ({parity['delta']['macro_f1']:+.2f})",
+            )
+        )
+        rows.append(("ECE", f"{ref['ece']:.4f} -> {cand['ece']:.4f}"))
+    elif parity.get("candidate"):
+        rows.append(("accuracy", f"{parity['candidate']['accuracy']:.2f}%"))
+        recorded = report.get("recorded_parity") or {}
+        if "reference_accuracy" in recorded:
+            rows.append(
+                (
+                    "recorded at build",
+                    f"source {recorded['reference_accuracy']:.2f}%, package "
+                    f"{recorded['candidate_accuracy']:.2f}%, agreement {recorded['agreement']:.4f}",
+                )
+            )
+    tok = report.get("tokenizer")
+    if tok:
+        rows.append(
+            (
+                "tokenizer",
+                f"{tok['texts_compared'] - tok['mismatches']}/{tok['texts_compared']} identical "
+                f"(eval, probes, generated); UNK rate {tok['unk_rate']:.2%}, "
+                f"fertility {tok['fertility']:.2f}",
+            )
+        )
+    return rows
+
+
+def summary_lines(report: dict) -> list[str]:
+    status = report["status"].upper()
+    lines = [f"verification {status} ({report.get('mode', '')}, {report.get('seconds', 0):.1f} s)"]
+    lines += [f"  {k}: {v}" for k, v in headline_metrics(report)]
+    for c in report["checks"]:
+        mark = {"passed": "ok  ", "failed": "FAIL", "skipped": "skip"}[c["status"]]
+        lines.append(f"  [{mark}] {c['name']}" + (f": {c['message']}" if c["message"] else ""))
+    lines += [f"  warning: {w}" for w in report.get("warnings", [])]
+    return lines
+
+
+def to_junit(report: dict) -> str:
+    checks = report["checks"]
+    suite = ET.Element(
+        "testsuite",
+        name="edgec verify",
+        tests=str(len(checks)),
+        failures=str(sum(c["status"] == "failed" for c in checks)),
+        skipped=str(sum(c["status"] == "skipped" for c in checks)),
+        errors="0",
+        time=f"{report.get('seconds', 0):.2f}",
+    )
+    props = ET.SubElement(suite, "properties")
+    for key, value in headline_metrics(report):
+        ET.SubElement(props, "property", name=key, value=value)
+    for c in checks:
+        case = ET.SubElement(suite, "testcase", classname="edgec.verify", name=c["name"], time="0")
+        if c["status"] == "failed":
+            ET.SubElement(
+                case, "failure", message=c["message"][:500], type="VerificationFailed"
+            ).text = c["message"]
+        elif c["status"] == "skipped":
+            ET.SubElement(case, "skipped", message=c["message"][:500])
+        elif c["message"]:
+            ET.SubElement(case, "system-out").text = c["message"]
+    warnings = report.get("warnings") or []
+    if warnings:
+        ET.SubElement(suite, "system-err").text = "\n".join(warnings)
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    ET.indent(suites)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: dict) -> str:
+    icon = "✅" if report["status"] == "passed" else "❌"
+    out = [f"## {icon} edgec verify: {report['status'].upper()}", ""]
+    if report.get("package"):
+        out.append(f"Package `{report['package']}`, eval data `{report.get('eval_data')}`.")
+        out.append("")
+    rows = headline_metrics(report)
+    if rows:
+        out += ["| metric | value |", "|---|---|"]
+        out += [f"| {_cell(k)} | {_cell(v)} |" for k, v in rows]
+        out.append("")
+    out += ["| check | result | detail |", "|---|---|---|"]
+    for c in report["checks"]:
+        mark = {"passed": "pass", "failed": "**FAIL**", "skipped": "not run"}[c["status"]]
+        out.append(f"| {c['name']} | {mark} | {_cell(c['message'])} |")
+    out.append("")
+    for w in report.get("warnings", []):
+        out.append(f"> ⚠️ {_cell(w)}")
+    if report.get("warnings"):
+        out.append("")
+    parity = report.get("parity") or {}
+    per_class = (parity.get("candidate") or {}).get("per_class")
+    if per_class and parity.get("reference"):
+        out += ["| class | P | R | F1 | ΔF1 | support |", "|---|---|---|---|---|---|"]
+        for name, m in per_class.items():
+            d = parity["delta"]["per_class_f1"][name]
+            out.append(
+                f"| {_cell(name)} | {m['precision']:.1f} | {m['recall']:.1f} | {m['f1']:.1f} "
+                f"| {d:+.2f} | {m['support']} |"
+            )
+        out.append("")
+    flips = parity.get("flipped") or []
+    if flips:
+        out.append(f"Flipped predictions ({parity.get('flipped_count', len(flips))}), worst first:")
+        out.append("")
+        out += ["| text | gold | reference (margin) | package (margin) |", "|---|---|---|---|"]
+        for f in flips[:FLIPS_SHOWN]:
+            text = f["text"] if len(f["text"]) <= 100 else f["text"][:97] + "..."
+            out.append(
+                f"| {_cell(text)} | {f['gold'] or ''} | {f['reference']} ({f['reference_margin']:.2f}) "
+                f"| {f['candidate']} ({f['candidate_margin']:.2f}) |"
+            )
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(report: dict, *, json_path=None, junit_path=None, summary_path=None) -> None:
+    if json_path:
+        write_atomic(json_path, json.dumps(report, indent=2, default=str) + "\n")
+    if junit_path:
+        write_atomic(junit_path, to_junit(report))
+    if summary_path:
+        write_atomic(summary_path, to_markdown(report))

@@ -1,0 +1,123 @@
+"""Parity metrics and gates on hand-made logits: what each number means, exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgec.verify.checks import failure_lines
+from edgec.verify.parity import (
+    DEFAULT_THRESHOLDS,
+    expected_calibration_error,
+    parity_checks,
+    parity_failures,
+    parity_report,
+)
+from edgec.verify.suite import decode_predictions, encode_predictions
+
+NAMES = ["negative", "positive"]
+
+
+def _logits(margins):
+    """Two-class logits whose class-1 minus class-0 difference is `margins`."""
+    m = np.asarray(margins, dtype=np.float64)
+    return np.stack([-m / 2, m / 2], axis=1)
+
+
+def test_identical_logits_are_perfect_parity():
+    ref = _logits([3, -2, 1, -4])
+    report = parity_report(ref, ref.copy(), NAMES, list("abcd"), [1, 0, 0, 0])
+    assert report["agreement"] == 1.0
+    assert report["max_abs_logit_delta"] == 0.0
+    assert report["mean_kl"] == pytest.approx(0.0, abs=1e-12)
+    assert report["flipped"] == [] and report["flipped_count"] == 0
+    assert report["delta"]["accuracy"] == 0.0
+    assert report["reference"]["accuracy"] == 75.0
+    assert parity_failures(report, DEFAULT_THRESHOLDS) == []
+
+
+def test_flips_are_listed_worst_first_with_both_labels_and_margins():
+    ref = _logits([0.1, 5.0, -3.0, 2.0])
+    cand = _logits([-0.1, -4.0, -3.0, -0.5])  # three flips: 0 (tiny), 1 (huge), 3 (medium)
+    report = parity_report(ref, cand, NAMES, ["t0", "t1", "t2", "t3"], [1, 1, 0, 1])
+    assert report["agreement"] == 0.25
+    assert [f["text"] for f in report["flipped"]] == ["t1", "t3", "t0"]
+    worst = report["flipped"][0]
+    assert (worst["gold"], worst["reference"], worst["candidate"]) == (
+        "positive",
+        "positive",
+        "negative",
+    )
+    assert worst["reference_margin"] == pytest.approx(5.0)
+    assert worst["candidate_margin"] == pytest.approx(4.0)
+    assert report["max_abs_logit_delta"] == pytest.approx(4.5)
+    assert report["delta"]["accuracy"] == pytest.approx(-75.0)
+    assert report["delta"]["per_class"]["positive"]["recall"] == pytest.approx(-100.0)
+
+
+def test_kl_and_ece_match_hand_computation():
+    ref = np.log(np.array([[0.8, 0.2], [0.5, 0.5]]))
+    cand = np.log(np.array([[0.6, 0.4], [0.5, 0.5]]))
+    report = parity_report(ref, cand, NAMES, ["a", "b"])
+    kl = 0.8 * np.log(0.8 / 0.6) + 0.2 * np.log(0.2 / 0.4)
+    assert report["mean_kl"] == pytest.approx(kl / 2)
+    probs = np.array([[0.9, 0.1], [0.3, 0.7]])
+    # bin (0.8667, 0.9333]: confidence 0.9, correct 1; bin (0.6667, 0.7333]: 0.7 vs 0
+    assert expected_calibration_error(probs, np.array([0, 0])) == pytest.approx(
+        0.5 * 0.1 + 0.5 * 0.7
+    )
+
+
+def test_without_labels_only_agreement_is_checked_and_the_report_says_so():
+    ref = _logits([1, 2, 3])
+    report = parity_report(ref, ref, NAMES, ["a", "b", "c"])
+    assert "no labels" in report["note"]
+    checks = {c["name"]: c for c in parity_checks(report, {})}
+    assert checks["parity-agreement"]["status"] == "passed"
+    for name in ("parity-accuracy", "parity-class-f1", "labels-permutation"):
+        assert checks[name]["status"] == "skipped"
+        assert "no labels" in checks[name]["message"]
+
+
+def test_each_gate_fails_with_a_sentence_naming_its_option():
+    gold = [1] * 50 + [0] * 50
+    ref = _logits([2.0] * 50 + [-2.0] * 50)
+    cand = _logits([2.0] * 40 + [-1.0] * 10 + [-2.0] * 50)  # 10 positives flipped
+    report = parity_report(ref, cand, NAMES, [str(i) for i in range(100)], gold)
+    lines = failure_lines(parity_checks(report, {}))
+    gate = f"--min-agreement {DEFAULT_THRESHOLDS['min_agreement']}"
+    assert any(gate in line and "10 of 100" in line for line in lines)
+    assert any("--max-accuracy-drop" in line for line in lines)
+    assert any("'positive' F1" in line and "--max-class-drop" in line for line in lines)
+    relaxed = {"min_agreement": 0.9, "max_accuracy_drop": 10, "max_class_drop": 12}
+    assert parity_failures(report, relaxed) == []
+
+
+def test_unset_thresholds_fall_back_to_the_defaults():
+    ref = _logits([1.0] * 10)
+    cand = _logits([1.0] * 9 + [-1.0])
+    report = parity_report(ref, cand, NAMES, list("abcdefghij"))
+    assert parity_failures(report, {"min_agreement": None}) != []  # default applies
+    assert parity_failures(report, {"min_agreement": 0.85}) == []
+
+
+def test_a_permuted_id2label_is_named_as_such():
+    gold = [0] * 40 + [1] * 40
+    swapped = _logits([3.0] * 36 + [-3.0] * 4 + [-3.0] * 36 + [3.0] * 4)  # 10 % accuracy
+    report = parity_report(swapped, swapped, NAMES, [str(i) for i in range(80)], gold)
+    assert report["label_permutation"]["mapping"] == {
+        "negative": "positive",
+        "positive": "negative",
+    }
+    (line,) = parity_failures(report, DEFAULT_THRESHOLDS)
+    assert "labels look permuted" in line and "90.0%" in line
+    honest = parity_report(-swapped, -swapped, NAMES, [str(i) for i in range(80)], gold)
+    assert honest["label_permutation"] is None
+
+
+def test_reference_predictions_round_trip_compactly():
+    logits = np.eye(3)[[2, 0, 1, 1]]
+    encoded = encode_predictions(logits)
+    assert encoded == "2011"
+    assert decode_predictions(encoded).tolist() == [2, 0, 1, 1]
+    assert encode_predictions(np.zeros((2, 40))) is None
