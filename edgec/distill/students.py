@@ -1,0 +1,202 @@
+"""Student construction: the two recipes `--student` accepts.
+
+* `layers:N` is the DistilBERT recipe: a copy of the teacher that keeps N of its layers,
+  spread evenly (6 -> 3 keeps 0, 2, 4), with the teacher's embeddings, head and
+  tokenizer. Starting from the teacher's own weights is what makes a short
+  distillation enough.
+* `PATH` is a pretrained base (DistilBERT, MiniLM, ...) that gets a new classification
+  head with the teacher's labels. It keeps its own tokenizer: when that differs from
+  the teacher's, each model tokenizes the raw text itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgec.errors import BadInput
+from edgec.model import SUPPORTED_FAMILIES, num_layers, position_limit
+
+LAYERS_PREFIX = "layers:"
+
+
+@dataclass
+class StudentSpec:
+    """What `--student` asked for: `layers` (a count) or `path` (a pretrained base)."""
+
+    text: str
+    layers: int | None = None
+    path: Path | None = None
+
+
+@dataclass
+class Student:
+    model: Any
+    tokenizer: Any
+    max_length: int
+    spec: StudentSpec
+    kept_layers: list[int] | None  # teacher layers copied into the student (layers:N)
+    shares_tokenizer: bool
+
+
+def parse_student_spec(text: str) -> StudentSpec:
+    text = (text or "").strip()
+    if text.startswith(LAYERS_PREFIX):
+        count = text[len(LAYERS_PREFIX) :]
+        if not count.strip().lstrip("-").isdigit():
+            raise BadInput(
+                f"--student {text!r}: after 'layers:' give a whole number of layers, e.g. layers:3"
+            )
+        return StudentSpec(text=text, layers=int(count))
+    if not text:
+        raise BadInput("--student is empty: pass layers:N or the folder of a pretrained model")
+    return StudentSpec(text=text, path=Path(text).expanduser())
+
+
+def spread_layers(total: int, keep: int) -> list[int]:
+    """`keep` of `total` layer indices, evenly spread from the bottom (6, 3 -> 0, 2, 4)."""
+    return [i * total // keep for i in range(keep)]
+
+
+def encoder_layers(model):
+    """The ModuleList of transformer blocks of any supported family."""
+    base = model.base_model
+    for owner in ("encoder", "transformer"):
+        holder = getattr(base, owner, None)
+        if holder is not None and hasattr(holder, "layer"):
+            return holder, "layer"
+    raise BadInput(f"cannot find the transformer layers of a {type(model).__name__}")
+
+
+def layer_student(teacher_model, teacher_tokenizer, max_length: int, spec: StudentSpec) -> Student:
+    import torch
+
+    total = num_layers(teacher_model.config)
+    n = spec.layers
+    if n is None or not 1 <= n < total:
+        raise BadInput(
+            f"--student {spec.text}: the teacher has {total} layers, so N must be 1..{total - 1}"
+        )
+    kept = spread_layers(total, n)
+    student = copy.deepcopy(teacher_model)
+    holder, name = encoder_layers(student)
+    setattr(holder, name, torch.nn.ModuleList([getattr(holder, name)[i] for i in kept]))
+    for new_index, layer in enumerate(getattr(holder, name)):
+        for module in layer.modules():  # keep per-layer indices consistent with the new depth
+            if hasattr(module, "layer_idx"):
+                module.layer_idx = new_index
+    config = student.config
+    if hasattr(config, "num_hidden_layers") and config.model_type != "distilbert":
+        config.num_hidden_layers = n
+    else:
+        config.n_layers = n
+    student.train()
+    return Student(student, teacher_tokenizer, max_length, spec, kept, shares_tokenizer=True)
+
+
+def _read_student_config(path: Path) -> dict:
+    if not path.exists():
+        raise BadInput(
+            f"--student {path}: no such folder; pass layers:N or a pretrained model folder"
+        )
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise BadInput(f"--student {path} is not a Hugging Face model folder (no config.json)")
+    try:
+        return json.loads(config_file.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise BadInput(f"{config_file} is not valid JSON ({e})") from None
+
+
+def pretrained_student(path: Path, labels: list[str], max_length: int | None, spec) -> Student:
+    """A pretrained base with a fresh head for the teacher's labels."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    config = _read_student_config(path)
+    family = config.get("model_type")
+    if family not in SUPPORTED_FAMILIES:
+        raise BadInput(
+            f"--student {path} is a {family!r} model; edgec supports {', '.join(SUPPORTED_FAMILIES)}"
+        )
+    is_classifier = any(
+        a.endswith("ForSequenceClassification") for a in config.get("architectures") or []
+    )
+    if is_classifier:
+        theirs = [
+            v for _, v in sorted((int(k), v) for k, v in (config.get("id2label") or {}).items())
+        ]
+        if theirs != labels:
+            raise BadInput(
+                f"--student {path} is a classifier for {len(theirs)} labels ({', '.join(theirs)}) "
+                f"but the teacher has {len(labels)} ({', '.join(labels)}): pass its base model "
+                "(without a classification head) or a classifier with the teacher's labels"
+            )
+    id2label = dict(enumerate(labels))
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path,
+            num_labels=len(labels),
+            id2label=id2label,
+            label2id={v: k for k, v in id2label.items()},
+            attn_implementation="eager",
+        )
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BadInput(f"could not load the student {path}: {first}") from None
+    if not tokenizer.is_fast:
+        raise BadInput(f"--student {path} has no fast tokenizer (tokenizer.json)")
+    limit = position_limit(model.config)
+    chosen = min(max_length or int(tokenizer.model_max_length), limit)
+    tokenizer.model_max_length = chosen  # the saved student truncates as it was trained
+    model.train()
+    return Student(model, tokenizer, chosen, spec, None, shares_tokenizer=False)
+
+
+def same_tokenizer(a, b) -> bool:
+    """Do two fast tokenizers turn text into the same ids? Their pipelines (normalizer,
+    pre-tokenizer, vocabulary, special tokens) must match; truncation and padding
+    settings are per-call and do not count."""
+
+    def pipeline(tokenizer) -> dict:
+        spec = json.loads(tokenizer.backend_tokenizer.to_str())
+        return {k: v for k, v in spec.items() if k not in ("truncation", "padding")}
+
+    return pipeline(a) == pipeline(b)
+
+
+def build_student(spec: StudentSpec, teacher, max_length: int | None = None) -> Student:
+    """The student for `spec`; `teacher` is the loaded `SourceModel`."""
+    if spec.layers is not None:
+        return layer_student(teacher.model, teacher.tokenizer, teacher.max_length, spec)
+    student = pretrained_student(spec.path, teacher.labels, max_length or teacher.max_length, spec)
+    student.shares_tokenizer = same_tokenizer(student.tokenizer, teacher.tokenizer)
+    return student
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _geometry(config) -> tuple[int, int, int]:
+    hidden = getattr(config, "hidden_size", None) or config.dim
+    inner = getattr(config, "intermediate_size", None) or config.hidden_dim
+    return num_layers(config), hidden, inner
+
+
+def forward_flops(config, seq_len: int = 128) -> float:
+    """Multiply-adds x2 of one sequence through the encoder (embeddings are lookups).
+
+    Per layer and token: Q, K, V and output projections (4 h^2), the feed-forward
+    (2 h i), and the attention scores and mix (2 s h).
+    """
+    layers, h, inner = _geometry(config)
+    per_token = 2 * (4 * h * h + 2 * h * inner + 2 * seq_len * h)
+    return float(layers * per_token * seq_len)
+
+
+def expected_speedup(teacher_config, student_config, seq_len: int = 128) -> float:
+    return forward_flops(teacher_config, seq_len) / forward_flops(student_config, seq_len)

@@ -1,0 +1,199 @@
+"""A transformers `Trainer` that optimizes the distillation loss.
+
+The Trainer supplies what a training loop needs and nobody wants to rewrite: AdamW with
+linear warm-up and decay, gradient clipping and accumulation, mixed precision on CUDA,
+evaluation with early stopping, keeping the best checkpoint, and resuming an
+interrupted run. This module only adds the loss (`compute_loss`), a collator that
+carries the teacher's logits next to the student's inputs, and terminal progress.
+"""
+
+from __future__ import annotations
+
+import math
+
+from transformers import Trainer, TrainerCallback
+
+from edgec.distill.losses import IGNORE, LossWeights, distillation_loss
+
+TEACHER_LOGITS = "teacher_logits"
+
+
+class DistillationCollator:
+    """Pads the student's inputs per batch; stacks labels and the teacher's logits."""
+
+    def __init__(self, tokenizer):
+        from transformers import DataCollatorWithPadding
+
+        self.pad = DataCollatorWithPadding(tokenizer)
+
+    def __call__(self, features: list[dict]) -> dict:
+        import torch
+
+        batch = self.pad(
+            [{k: v for k, v in f.items() if k not in ("labels", TEACHER_LOGITS)} for f in features]
+        )
+        batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
+        batch[TEACHER_LOGITS] = torch.tensor(
+            [f[TEACHER_LOGITS] for f in features], dtype=torch.float32
+        )
+        return batch
+
+
+class DistillationTrainer(Trainer):
+    """`Trainer` whose loss is KD + CE (+ hidden-state and attention transfer).
+
+    The teacher's logits arrive precomputed in each batch (the teacher is frozen and in
+    eval mode, so computing them once is exact and saves a teacher forward pass per
+    step). The teacher itself runs per batch only when hidden states or attention
+    maps are transferred, which also requires both models to share a tokenizer.
+    """
+
+    # The loss is a per-batch mean: let the Trainer divide it by the accumulation steps.
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args, teacher=None, weights: LossWeights, layer_map=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weights = weights
+        self.layer_map = layer_map
+        self.teacher = teacher
+        self.uses_internals = bool(weights.hidden_weight or weights.attention_weight)
+        if self.uses_internals:
+            self.teacher.to(self.args.device).eval()
+            for p in self.teacher.parameters():
+                p.requires_grad_(False)
+        self._parts: dict[str, list[float]] = {}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        import torch
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        labels = inputs.pop("labels")
+        teacher_logits = inputs.pop(TEACHER_LOGITS)
+        internals = self.uses_internals and model.training
+        student_out = model(
+            **inputs,
+            output_hidden_states=internals and bool(self.weights.hidden_weight),
+            output_attentions=internals and bool(self.weights.attention_weight),
+        )
+        teacher_out = None
+        if internals:
+            with torch.no_grad():
+                teacher_out = self.teacher(
+                    **inputs,
+                    output_hidden_states=bool(self.weights.hidden_weight),
+                    output_attentions=bool(self.weights.attention_weight),
+                )
+        loss, parts = distillation_loss(
+            self.weights,
+            student_out,
+            teacher_logits,
+            labels,
+            teacher_out,
+            inputs.get("attention_mask"),
+            self.layer_map,
+        )
+        if model.training:
+            for name, value in parts.items():
+                self._parts.setdefault(name, []).append(value)
+        # Only the logits go back: hidden states of ragged batches cannot be concatenated.
+        if return_outputs:
+            return loss, SequenceClassifierOutput(loss=loss, logits=student_out.logits)
+        return loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._parts:
+            for name, values in self._parts.items():
+                logs[name] = round(sum(values) / len(values), 4)
+            self._parts = {}
+        super().log(logs, start_time)
+
+
+def accuracy_metric(eval_pred) -> dict[str, float]:
+    logits, labels = eval_pred
+    keep = labels != IGNORE
+    return {"accuracy": float((logits.argmax(-1)[keep] == labels[keep]).mean())}
+
+
+class FinalEvaluation(TrainerCallback):
+    """Evaluate and save at the last step too, so the best-checkpoint choice sees it
+    even when the run length is not a multiple of the evaluation interval."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps:
+            control.should_evaluate = True
+            control.should_save = True
+        return control
+
+
+class InterruptAt(TrainerCallback):
+    """Raise KeyboardInterrupt after a given step: how tests simulate a killed run."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            raise KeyboardInterrupt(f"interrupted after step {state.global_step}")
+
+
+class RichProgress(TrainerCallback):
+    """A progress bar with ETA, and a line per log: loss (and its parts), lr, grad norm."""
+
+    def __init__(self, console):
+        self.console = console
+        self.progress = None
+        self.task = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            "ETA",
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task(
+            "distilling", total=state.max_steps, completed=state.global_step
+        )
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.update(self.task, completed=state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.progress is None or not logs:
+            return
+        if "loss" in logs:
+            parts = "  ".join(
+                f"{k} {logs[k]:.4f}"
+                for k in ("kd", "ce", "hidden_mse", "attention_kl")
+                if k in logs
+            )
+            grad = logs.get("grad_norm")
+            grad_text = f"{grad:.3f}" if isinstance(grad, float) and math.isfinite(grad) else "-"
+            self.progress.console.print(
+                f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  {parts}  "
+                f"lr {logs.get('learning_rate', 0):.2e}  grad-norm {grad_text}"
+            )
+        elif "eval_accuracy" in logs:
+            self.progress.console.print(
+                f"[bold]validation[/] step {state.global_step}: "
+                f"accuracy {logs['eval_accuracy'] * 100:.2f}%  loss {logs.get('eval_loss', 0):.4f}"
+            )
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
