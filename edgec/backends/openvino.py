@@ -1,0 +1,370 @@
+"""OpenVINO backend: an IR (model.xml + model.bin) for Intel CPU, GPU or NPU.
+
+The IR is device-independent, so a package for an Intel GPU or NPU can be compiled
+on any machine; only loading (and therefore verifying) needs the device.
+
+Precision is pinned at load time, never left to the plugin's default: on CPUs with
+AMX or AVX512-BF16 OpenVINO silently runs fp32 models in bf16, which breaks the
+fp32 parity promise. int8 comes from NNCF post-training quantization on the user's
+own calibration texts; `int8-accuracy-control` additionally reverts layers to float
+until edgec's parity metric (argmax agreement with fp32, or accuracy when labels are
+given) stays within the target's allowed drop.
+
+openvino and nncf are imported only inside functions: listing backends stays cheap.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from edgec.backends import Backend, Compiled
+from edgec.errors import BadInput
+from edgec.plugins import hookimpl
+
+MODEL_XML = "model.xml"
+MODEL_BIN = "model.bin"
+DEFAULT_MAX_ACCURACY_DROP = 1.0  # points, as in the targets' verify tables
+DEFAULT_RESTORE_ITERATIONS = 16  # bounds accuracy control's layer-reverting loop
+
+
+@cache
+def core():
+    """One OpenVINO Core per process: creating it scans plugins and devices."""
+    import openvino as ov
+
+    return ov.Core()
+
+
+def device_family(device: str) -> str:
+    """Upper-case device family, as OpenVINO names them: "gpu.1" -> "GPU"."""
+    return device.upper().split(".")[0]
+
+
+def _supported(device: str, prop: str) -> bool:
+    try:
+        return prop in core().get_property(device, "SUPPORTED_PROPERTIES")
+    except RuntimeError:
+        return False
+
+
+def inference_precision(device: str, precision: str, options: dict) -> str:
+    """The INFERENCE_PRECISION_HINT to run with.
+
+    fp16 runs in f16 only where the device lists FP16 among its optimization
+    capabilities; elsewhere it keeps the fp16-compressed weights and computes in f32.
+    Everything else computes in f32 (int8 included: its unquantized ops stay exact).
+    """
+    if options.get("inference_precision"):
+        return str(options["inference_precision"])
+    if precision != "fp16":
+        return "f32"
+    capabilities = core().get_property(device, "OPTIMIZATION_CAPABILITIES")
+    return "f16" if "FP16" in capabilities else "f32"
+
+
+# ---------------------------------------------------------------- calibration data
+
+
+def single_samples(batches: list[dict], input_names: list[str]) -> list[dict]:
+    """Split padded batches into unpadded single sequences.
+
+    NNCF collects activation statistics per data item; padded positions would add
+    hidden states of [PAD] tokens to the ranges, so each sequence is fed alone and
+    only its real tokens (attention_mask == 1) are kept.
+    """
+    samples = []
+    for batch in batches:
+        mask = np.asarray(batch.get("attention_mask", np.ones_like(batch[input_names[0]])))
+        for row in range(mask.shape[0]):
+            keep = mask[row].astype(bool)
+            samples.append(
+                {n: np.asarray(batch[n], dtype=np.int64)[row, keep][None, :] for n in input_names}
+            )
+    return samples
+
+
+def labeled_samples(validation: list, input_names: list[str]) -> list[tuple[dict, int]]:
+    """(inputs_dict, labels_array) batches -> (single unpadded inputs, label) items."""
+    items = []
+    for inputs, labels in validation:
+        labels = np.asarray(labels).reshape(-1)
+        for sample, label in zip(single_samples([inputs], input_names), labels, strict=True):
+            items.append((sample, int(label)))
+    return items
+
+
+def predict_labels(compiled_model, samples: list[dict]) -> list[int]:
+    output = compiled_model.output(0)
+    return [int(np.argmax(compiled_model(s)[output], axis=-1)[0]) for s in samples]
+
+
+def agreement_fn(compiled_model, items) -> tuple[float, list[float]]:
+    """edgec's parity metric for NNCF: fraction of items whose argmax matches.
+
+    Per-item values let NNCF rank which quantized layers cost the most agreement.
+    """
+    output = compiled_model.output(0)
+    hits = [
+        float(int(np.argmax(compiled_model(inputs)[output], axis=-1)[0]) == expected)
+        for inputs, expected in items
+    ]
+    return (float(np.mean(hits)) if hits else 1.0), hits
+
+
+# ---------------------------------------------------------------- quantization
+
+
+def _nncf_target_device(nncf, options: dict):
+    family = device_family(str(options.get("device", "CPU")))
+    return getattr(nncf.TargetDevice, family, nncf.TargetDevice.ANY)
+
+
+def quantize_int8(model, calibration: list[dict], options: dict):
+    import nncf
+
+    names = [p.get_any_name() for p in model.inputs]
+    samples = single_samples(_require(calibration), names)
+    quantized = nncf.quantize(
+        model,
+        nncf.Dataset(samples),
+        model_type=nncf.ModelType.TRANSFORMER,
+        target_device=_nncf_target_device(nncf, options),
+        subset_size=len(samples),
+    )
+    settings = {
+        "method": "nncf-ptq",
+        "nncf_version": nncf.__version__,
+        "model_type": "transformer",
+        "target_device": _nncf_target_device(nncf, options).value,
+        "calibration_samples": len(samples),
+    }
+    return quantized, settings
+
+
+def quantize_int8_accuracy_control(model, calibration: list[dict], options: dict):
+    """NNCF accuracy control with edgec's parity metric.
+
+    options["validation"]: optional list of (inputs_dict, labels_array) batches; then
+    the metric is accuracy against those labels. Without it the metric is argmax
+    agreement with this fp32 model on the calibration texts, which needs no labels.
+    options["max_accuracy_drop"] is in points (1.0 = one percentage point).
+    options["accuracy_control"] may set max_num_iterations and ranking_subset_size.
+    """
+    import nncf
+    from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+
+    names = [p.get_any_name() for p in model.inputs]
+    calibration_samples = single_samples(_require(calibration), names)
+    if options.get("validation"):
+        items = labeled_samples(options["validation"], names)
+        metric = "accuracy"
+    else:
+        fp32 = core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        items = list(
+            zip(calibration_samples, predict_labels(fp32, calibration_samples), strict=True)
+        )
+        metric = "agreement-with-fp32"
+    max_drop_points = float(options.get("max_accuracy_drop", DEFAULT_MAX_ACCURACY_DROP))
+    schedule = {
+        "max_num_iterations": DEFAULT_RESTORE_ITERATIONS,
+        **options.get("accuracy_control", {}),
+    }
+    quantized = nncf.quantize_with_accuracy_control(
+        model,
+        nncf.Dataset(calibration_samples),
+        nncf.Dataset(items, lambda item: item[0]),
+        agreement_fn,
+        max_drop=max_drop_points / 100.0,
+        drop_type=nncf.DropType.ABSOLUTE,
+        subset_size=len(calibration_samples),
+        model_type=nncf.ModelType.TRANSFORMER,
+        target_device=_nncf_target_device(nncf, options),
+        advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(**schedule),
+    )
+    final = core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    settings = {
+        "method": "nncf-accuracy-control",
+        "nncf_version": nncf.__version__,
+        "model_type": "transformer",
+        "target_device": _nncf_target_device(nncf, options).value,
+        "calibration_samples": len(calibration_samples),
+        "validation_samples": len(items),
+        "validation_metric": metric,
+        "validation_value": agreement_fn(final, items)[0],
+        "max_drop_points": max_drop_points,
+        "drop_type": "absolute",
+        "schedule": schedule,
+    }
+    return quantized, settings
+
+
+def _require(calibration):
+    if not calibration:
+        raise BadInput(
+            "OpenVINO int8 needs calibration texts: pass --eval-data or --calibration-data"
+        )
+    return calibration
+
+
+# ---------------------------------------------------------------- running
+
+
+class OpenVinoRunner:
+    """One compiled model and one infer request, created once and reused per call.
+
+    `static_shape` (batch, sequence) serves devices that need fixed shapes (the NPU):
+    inputs are padded with masked-out zeros and split into batches of that size;
+    masked keys get zero attention weight, so the real rows' logits are unchanged.
+    """
+
+    def __init__(self, compiled_model, static_shape: tuple[int, int] | None = None):
+        self.compiled = compiled_model
+        self.request = compiled_model.create_infer_request()
+        self.input_names = [p.get_any_name() for p in compiled_model.inputs]
+        outputs = compiled_model.outputs
+        self.output = next((o for o in outputs if "logits" in o.get_names()), outputs[0])
+        self.static_shape = static_shape
+        self.inference_precision = None  # what the device actually computes in, e.g. "f32"
+        if "INFERENCE_PRECISION_HINT" in compiled_model.get_property("SUPPORTED_PROPERTIES"):
+            hint = compiled_model.get_property("INFERENCE_PRECISION_HINT")
+            self.inference_precision = getattr(hint, "get_type_name", lambda: str(hint))()
+
+    def _infer(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        result = self.request.infer(feed, share_inputs=True)
+        return np.array(result[self.output], dtype=np.float32)
+
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        feed = {n: np.ascontiguousarray(inputs[n], dtype=np.int64) for n in self.input_names}
+        if self.static_shape is None:
+            return self._infer(feed)
+        return self._run_static(feed)
+
+    def _run_static(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        batch, sequence = self.static_shape
+        rows, length = next(iter(feed.values())).shape
+        if length > sequence:
+            raise BadInput(
+                f"a sequence of {length} tokens exceeds this package's fixed length {sequence}: "
+                "rebuild with a longer sequence shape or a smaller --max-length"
+            )
+        out = []
+        for start in range(0, rows, batch):
+            chunk = {}
+            for name, value in feed.items():
+                padded = np.zeros((batch, sequence), dtype=np.int64)
+                part = value[start : start + batch]
+                padded[: part.shape[0], :length] = part
+                chunk[name] = padded
+            out.append(self._infer(chunk)[: min(batch, rows - start)])
+        return np.concatenate(out, axis=0)
+
+
+def static_shape_of(options: dict) -> tuple[int, int] | None:
+    """Fixed (batch, sequence) for the NPU, or when options ask for static shapes."""
+    family = device_family(str(options.get("device", "CPU")))
+    if family != "NPU" and not options.get("static_shapes"):
+        return None
+    shapes = options.get("shapes", {})
+    sequence = int(shapes.get("sequence", [128] * 3)[-1])
+    if options.get("max_length"):  # no text is ever longer; padding past it only costs time
+        sequence = min(sequence, int(options["max_length"]))
+    return int(shapes.get("batch", [1, 1, 1])[-1]), sequence
+
+
+def compile_config(device: str, precision: str, options: dict) -> dict:
+    """Properties for core.compile_model, limited to those the device supports."""
+    wanted = {
+        "PERFORMANCE_HINT": str(options.get("performance_hint", "LATENCY")),
+        "INFERENCE_PRECISION_HINT": inference_precision(device, precision, options),
+    }
+    threads = int(options.get("threads", 0) or 0)
+    if threads > 0 and device_family(device) == "CPU":
+        wanted["INFERENCE_NUM_THREADS"] = threads
+    return {k: v for k, v in wanted.items() if _supported(device, k)}
+
+
+# ---------------------------------------------------------------- the backend
+
+
+class OpenVinoBackend(Backend):
+    def available(self, device: str | None = None) -> str | None:
+        reason = super().available(None)
+        if reason or device is None:
+            return reason
+        family = device_family(device)
+        if family not in self.devices:
+            return (
+                f"device {device!r} is not served by openvino (it serves {', '.join(self.devices)})"
+            )
+        try:
+            seen = list(core().available_devices)
+        except RuntimeError as e:
+            return f"OpenVINO could not list its devices ({e}): reinstall openvino"
+        wanted = device.upper()
+        if not any(d == wanted or ("." not in wanted and device_family(d) == family) for d in seen):
+            return (
+                f"OpenVINO sees no {wanted} device on this machine (available: {', '.join(seen) or 'none'}): "
+                "build for intel-cpu, or build on a machine with the device and its driver"
+            )
+        return None
+
+    def compile(self, onnx_path, precision, calibration, options, workdir) -> Compiled:
+        import openvino as ov
+
+        if precision not in self.precisions:
+            raise BadInput(
+                f"openvino has no precision {precision!r}: choose one of {', '.join(self.precisions)}"
+            )
+        if precision.startswith("int8"):
+            _require(calibration)
+        model = ov.convert_model(str(onnx_path))
+        quantization = None
+        if precision == "int8":
+            model, quantization = quantize_int8(model, calibration, options)
+        elif precision == "int8-accuracy-control":
+            model, quantization = quantize_int8_accuracy_control(model, calibration, options)
+        # fp16 stores fp16 weights; every other precision keeps float weights exact.
+        ov.save_model(model, str(Path(workdir) / MODEL_XML), compress_to_fp16=precision == "fp16")
+        device = str(options.get("device", "CPU")).upper()
+        hint = (
+            inference_precision(device, precision, options)
+            if self.available(device) is None
+            else ("f16 where the device lists FP16, else f32" if precision == "fp16" else "f32")
+        )
+        metadata = {
+            "openvino_version": ov.__version__,
+            "weights": "fp16" if precision == "fp16" else ("int8" if quantization else "fp32"),
+            "quantization": quantization,
+            "inference_precision_hint": hint,
+            "inputs": [p.get_any_name() for p in model.inputs],
+            "static_shape": static_shape_of(options),
+        }
+        return Compiled([MODEL_XML, MODEL_BIN], metadata)
+
+    def load(self, package_dir, compiled, options) -> OpenVinoRunner:
+        device = str(options.get("device", "CPU")).upper()
+        precision = compiled.get("precision", "fp32")
+        model = core().read_model(str(Path(package_dir) / MODEL_XML))
+        static = static_shape_of(options)
+        if static is not None:
+            model.reshape({p.get_any_name(): list(static) for p in model.inputs})
+        config = compile_config(device, precision, options)
+        return OpenVinoRunner(core().compile_model(model, device, config), static)
+
+
+BACKEND = OpenVinoBackend(
+    name="openvino",
+    precisions=("fp32", "fp16", "int8", "int8-accuracy-control"),
+    devices=("CPU", "GPU", "NPU"),
+    requires=("openvino", "nncf"),
+    extra="openvino",
+    description="OpenVINO IR for Intel CPU, GPU and NPU: fp32, fp16, NNCF int8 (optionally accuracy-controlled)",
+)
+
+
+@hookimpl
+def register_backends(register):
+    register(BACKEND)
