@@ -121,9 +121,10 @@ def cli(ctx):
 
 
 def _quiet_unless_verbose(ctx: click.Context) -> None:
-    if not _verbose(ctx):
-        from edgec.quiet import quiet_libraries
+    from edgec.quiet import libraries_to_stderr, quiet_libraries
 
+    libraries_to_stderr()
+    if not _verbose(ctx):
         quiet_libraries()
 
 

@@ -8,6 +8,14 @@ import os
 import warnings
 
 
+def libraries_to_stderr() -> None:
+    """Progress bars drawn by libraries (NNCF's, on rich's global console) go to stderr:
+    stdout belongs to edgec's own output, which `--json` makes machine-read."""
+    import rich
+
+    rich.get_console().stderr = True
+
+
 def quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -17,3 +25,6 @@ def quiet_libraries() -> None:
     logging.getLogger().setLevel(logging.ERROR)
     for name in ("onnxruntime", "transformers", "nncf", "openvino", "datasets", "torch"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    import rich
+
+    rich.get_console().quiet = True  # NNCF's calibration bars; edgec's own consoles stay
