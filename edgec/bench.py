@@ -505,6 +505,17 @@ def interleaved(
     return times
 
 
+def sentence_latency(
+    predicts: dict[str, Callable[[list[str]], object]], texts: list[str], runs: int = 20
+) -> dict[str, float]:
+    """Median ms of one sentence through tokenize + infer + postprocess, per subject,
+    interleaved: the quick comparison `edgec build --backend a,b` uses to pick."""
+    lots = text_batches(texts, 1, runs + ROUNDS + 4)
+    calls = {name: (lambda i, f=f: f(lots[i % len(lots)])) for name, f in predicts.items()}
+    times = interleaved(calls, runs, warmup=2)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
 # ------------------------------------------------------------------- the run
 
 

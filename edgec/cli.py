@@ -167,17 +167,34 @@ class RichUI:
             self.console.print(f"[yellow]![/] {message}")
 
 
-def parse_options(pairs: tuple[str, ...]) -> dict:
+def parse_options(pairs: tuple[str, ...], hint: str = "-O/--option") -> dict:
     """`-O key=value` backend options; values are parsed as JSON when they can be."""
     options = {}
     for pair in pairs:
         if "=" not in pair:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-O/--option")
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=hint)
         key, value = pair.split("=", 1)
         try:
             options[key] = json.loads(value)
         except ValueError:
             options[key] = value
+    return options
+
+
+def distill_hyperparameters(pairs: tuple[str, ...]) -> dict:
+    """`--distill-option epochs=2`: checked against `edgec distill`'s hyperparameters."""
+    from dataclasses import fields
+
+    from edgec.distill.run import Hyperparameters
+
+    options = parse_options(pairs, "--distill-option")
+    known = [f.name for f in fields(Hyperparameters)]
+    for key in options:
+        if key not in known:
+            raise click.BadParameter(
+                f"{key!r} is not a distillation hyperparameter; choose from {', '.join(known)}",
+                param_hint="--distill-option",
+            )
     return options
 
 
@@ -307,8 +324,26 @@ def render_rows(title: str, rows) -> None:
     type=click.Path(path_type=Path),
     help="Package folder to write.",
 )
-@click.option("--backend", help="Override the target's backend (see `edgec backends`).")
-@click.option("--precision", help="Override the target's precision, e.g. fp32, int8, int8-static.")
+@click.option(
+    "--backend",
+    metavar="NAME[,NAME...]",
+    help="Override the target's backend (see `edgec backends`). Several, comma-separated, "
+    "build and verify one candidate each (see --pick).",
+)
+@click.option(
+    "--precision",
+    metavar="P[,P...]",
+    help="Override the target's precision, e.g. fp32, int8, int8-static; a comma list "
+    "builds one candidate per backend and precision.",
+)
+@click.option(
+    "--pick",
+    type=click.Choice(["target", "fastest"]),
+    default="target",
+    show_default=True,
+    help="With several candidates: package the target's own backend and precision, or "
+    "the fastest one that passes verification (batch-1 latency on the eval texts).",
+)
 @data_options
 @click.option(
     "--max-length",
@@ -340,6 +375,21 @@ def render_rows(title: str, rows) -> None:
 )
 @click.option("--train-data", type=click.Path(path_type=Path), help="Training texts for --distill.")
 @click.option(
+    "--distill-option",
+    "distill_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A hyperparameter of `edgec distill` for --distill, e.g. epochs=2 or seed=1 "
+    "(names as in `edgec distill --help`, with _ for -).",
+)
+@click.option(
+    "--distill-device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where --distill trains: auto is CUDA (bf16/fp16) when present, else the CPU.",
+)
+@click.option(
     "--min-retention",
     type=float,
     default=0.97,
@@ -359,6 +409,7 @@ def build(
     output,
     backend,
     precision,
+    pick,
     text_column,
     text_pair_column,
     label_column,
@@ -371,6 +422,8 @@ def build(
     no_verify,
     distill_student,
     train_data,
+    distill_options,
+    distill_device,
     min_retention,
     force,
     archive,
@@ -385,15 +438,19 @@ def build(
     consistency on --eval-data -> write the package atomically.
 
     \b
-    Example:
+    Examples:
       edgec build ./teacher --target x86-cpu --eval-data test.csv -o dist/sentiment
+      edgec build ./teacher --backend onnxruntime,openvino --precision int8,fp32 \\
+          --pick fastest --eval-data test.csv -o dist/fastest
+      edgec build ./teacher --distill layers:3 --train-data train.csv \\
+          --eval-data test.csv -o dist/student
     """
     from edgec.pipeline import BuildRequest, DataOptions
     from edgec.pipeline import build as run_build
     from edgec.targets import get_target
 
-    if train_data and not distill_student:
-        raise click.UsageError("--train-data is for --distill STUDENT")
+    if (train_data or distill_options) and not distill_student:
+        raise click.UsageError("--train-data and --distill-option are for --distill STUDENT")
     request = BuildRequest(
         model=model,
         target=get_target(target_name, targets_files),
@@ -402,6 +459,7 @@ def build(
         calibration_data=calibration_data,
         backend=backend,
         precision=precision,
+        pick=pick,
         data=DataOptions(text_column, text_pair_column, label_column),
         max_length=max_length,
         trust_remote_code=trust_remote_code,
@@ -417,6 +475,8 @@ def build(
         distill=distill_student,
         train_data=train_data,
         min_retention=min_retention,
+        distill_options=distill_hyperparameters(distill_options),
+        distill_device=distill_device,
     )
     manifest = run_build(request, RichUI(quiet=as_json))
     if as_json:
@@ -424,7 +484,44 @@ def build(
             {"package": str(output), **dict(summary_rows(manifest, output)), "manifest": manifest}
         )
     else:
+        render_candidates(manifest)
         render_rows("edgec build", summary_rows(manifest, output))
+
+
+def render_candidates(manifest: dict) -> None:
+    """The comparison table of a build with several backends or precisions."""
+    selection = manifest.get("selection")
+    if not selection:
+        return
+    from rich.table import Table
+
+    def f(x, fmt):
+        return "-" if x is None else fmt.format(x)
+
+    table = Table(
+        "candidate",
+        "verification",
+        "size MB",
+        "accuracy delta",
+        "agreement",
+        "p50 ms (b1)",
+        title=f"candidates (pick: {selection['rule']})",
+        title_justify="left",
+    )
+    for row in selection["candidates"]:
+        status = row["status"].upper() + (
+            "" if row["status"] != "failed" else f": {row['failures'][0][:60]}"
+        )
+        table.add_row(
+            ("[bold green]> [/]" if row["picked"] else "  ")
+            + f"{row['backend']}:{row['precision']}",
+            status,
+            f(row["size_mb"], "{:.1f}"),
+            f(row["accuracy_delta"], "{:+.2f} pts"),
+            f(row["agreement"], "{:.4f}"),
+            f(row["p50_ms"], "{:.2f}"),
+        )
+    console().print(table)
 
 
 # ---------------------------------------------------------------- predict

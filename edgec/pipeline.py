@@ -1,36 +1,29 @@
-"""`build()`: source model -> ONNX -> backend -> verification -> package, as plain calls.
+"""`build()`: source model -> ONNX -> backend(s) -> verification -> package, as plain calls.
 
 Read it top to bottom: each step is one call into a module that does one job. It
 refuses to write a package that fails verification, and it writes packages
 atomically, so a failed build leaves nothing behind.
+
+With several backends or precisions (`--backend onnxruntime,openvino --precision
+int8,fp32`) every candidate is compiled into a stage folder of its own, verified on
+its own and timed next to the others; only the picked candidate's stage becomes the
+package, so no file or figure of one backend can end up in another's package.
 """
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgec.errors import BackendUnavailable, BadInput, VerificationFailed
+from edgec.errors import BackendUnavailable, BadInput, EdgecError, VerificationFailed
+from edgec.ui import SilentUI
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
-
-
-class SilentUI:
-    """The progress interface the pipeline reports to; the CLI supplies a rich one."""
-
-    @contextlib.contextmanager
-    def step(self, title: str):
-        yield
-
-    def track(self, items, description: str):
-        return items
-
-    def note(self, message: str) -> None:
-        pass
+PICK_RULES = ("target", "fastest")
+LATENCY_RUNS = 20  # batch-1 calls per candidate when comparing several
 
 
 @dataclass
@@ -59,8 +52,9 @@ class BuildRequest:
     output: Path
     eval_data: Path | None = None
     calibration_data: Path | None = None
-    backend: str | None = None
-    precision: str | None = None
+    backend: str | None = None  # one name or a comma list; default: the target's
+    precision: str | None = None  # likewise
+    pick: str = "target"  # with several candidates: "target" or "fastest"
     data: DataOptions = field(default_factory=DataOptions)
     max_length: int | None = None
     trust_remote_code: bool = False
@@ -77,36 +71,97 @@ class BuildRequest:
     distill_device: str = "auto"
 
 
-def resolve_backend(target, backend_name: str | None, precision: str | None):
-    """The backend and precision to build, and whether this machine can build them."""
-    from edgec.plugins import get_backend
+@dataclass
+class Candidate:
+    """One backend x precision being built: its own stage folder, manifest and report."""
 
-    backend = get_backend(backend_name or target.backend)
-    precision = precision or target.precision
+    backend: object
+    precision: str
+    stage: Path
+    manifest: dict = field(default_factory=dict)
+    model_files: list[str] = field(default_factory=list)  # what the backend compiled
+    predictor: object = None
+    verification: dict = field(default_factory=dict)
+    p50_ms: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend.name}:{self.precision}"
+
+    @property
+    def files(self) -> list[str]:
+        return [*self.model_files, *TOKENIZER_FILES]
+
+    @property
+    def failed(self) -> bool:
+        return self.verification.get("status") == "failed"
+
+
+def split_list(value: str | None) -> list[str]:
+    """`"a, b"` -> `["a", "b"]`, without duplicates, order kept."""
+    return list(dict.fromkeys(v.strip() for v in (value or "").split(",") if v.strip()))
+
+
+def _pair_problem(backend, precision: str, target) -> EdgecError | None:
     if precision not in backend.precisions:
-        raise BadInput(
-            f"backend {backend.name} has no precision {precision!r}: choose one of {', '.join(backend.precisions)}"
+        return BadInput(
+            f"backend {backend.name} has no precision {precision!r}: choose one of "
+            f"{', '.join(backend.precisions)}"
         )
     reason = backend.available(target.device)
     if reason:
-        raise BackendUnavailable(f"cannot build {backend.name} for target {target.name}: {reason}")
-    return backend, precision
+        return BackendUnavailable(f"cannot build {backend.name} for target {target.name}: {reason}")
+    return None
 
 
-def verify_candidate(source, predictor, eval_set, thresholds, ui) -> dict:
-    """Parity and tokenizer reports for a compiled model; `failures` empty means pass."""
-    from edgec.verify.suite import verify_against_source
+def candidate_pairs(target, backends: str | None, precisions: str | None, pick: str, ui=None):
+    """The (backend, precision) pairs to build.
 
-    return verify_against_source(source, predictor, eval_set, thresholds, ui)
+    One pair must be buildable here, or the build stops (exit 2 or 3) before any work.
+    Of several, pairs a backend cannot make or this machine cannot run are dropped
+    with a note; the build stops only when none is left.
+    """
+    from edgec.plugins import get_backend
+
+    ui = ui or SilentUI()
+    if pick not in PICK_RULES:
+        raise BadInput(f"--pick {pick!r}: choose one of {', '.join(PICK_RULES)}")
+    names = split_list(backends) or [target.backend]
+    wanted = split_list(precisions) or [target.precision]
+    pairs = [(get_backend(n), p) for n in names for p in wanted]
+    if len(pairs) == 1:
+        problem = _pair_problem(*pairs[0], target)
+        if problem:
+            raise problem
+        return pairs
+    kept, problems = [], []
+    for backend, precision in pairs:
+        problem = _pair_problem(backend, precision, target)
+        if problem is None:
+            kept.append((backend, precision))
+        else:
+            problems.append(problem)
+            ui.note(f"skipping {backend.name}:{precision}: {problem}")
+    if not kept:
+        unavailable = any(isinstance(p, BackendUnavailable) for p in problems)
+        error = BackendUnavailable if unavailable else BadInput
+        raise error("no candidate can be built here: " + "; ".join(map(str, problems)))
+    if pick == "target" and (target.backend, target.precision) not in {
+        (b.name, p) for b, p in kept
+    }:
+        raise BadInput(
+            f"target {target.name} asks for {target.backend}:{target.precision}, which is not "
+            f"among the candidates ({', '.join(f'{b.name}:{p}' for b, p in kept)}): add it to "
+            "--backend/--precision, or pass --pick fastest"
+        )
+    return kept
 
 
 def build(request: BuildRequest, ui=None) -> dict:
     """Run the whole chain; return the manifest of the written package."""
-    from edgec.backends.onnxruntime import MODEL_FILE  # noqa: F401  (fail early if ORT is broken)
     from edgec.export import export_onnx
     from edgec.model import load_source_model
-    from edgec.package import check_output, write_package
-    from edgec.runtime import Predictor
+    from edgec.package import check_output, read_manifest, write_package
     from edgec.verify.reference import calibration_batches
 
     ui = ui or SilentUI()
@@ -114,7 +169,7 @@ def build(request: BuildRequest, ui=None) -> dict:
     target = request.target
     output = Path(request.output)
     check_output(output, request.force)
-    backend, precision = resolve_backend(target, request.backend, request.precision)
+    pairs = candidate_pairs(target, request.backend, request.precision, request.pick, ui)
     if request.eval_data is None and request.verify:
         raise BadInput(
             "edgec build needs --eval-data FILE to verify the package (or --no-verify to skip it)"
@@ -139,7 +194,7 @@ def build(request: BuildRequest, ui=None) -> dict:
         work = Path(tmp)
         distillation = None
         if request.distill:  # from here on the student is the source: parity is against it
-            from edgec.distill.build_step import distill_source
+            from edgec.distill.build_step import describe_student, distill_source
 
             source, distillation = distill_source(request, eval_set, work / "student", ui)
         calibration = (
@@ -149,58 +204,147 @@ def build(request: BuildRequest, ui=None) -> dict:
             export = export_onnx(
                 source, work / "export.onnx", calibration[:2] if calibration else None
             )
-        stage = work / "package"
-        stage.mkdir()
-        options = {**target.backend_options(), **source.shape_facts(), **request.options}
-        with ui.step(f"compiling with {backend.name} ({precision})"):
-            compiled = backend.compile(work / "export.onnx", precision, calibration, options, stage)
         source.tokenizer.save_pretrained(work / "tokenizer")
-        for name in TOKENIZER_FILES:
-            shutil.copy2(work / "tokenizer" / name, stage / name)
-        backend_section = {
-            "name": backend.name,
-            "version": backend.version(),
-            "precision": precision,
-            "files": compiled.files,
-            "options": {k: v for k, v in request.options.items()},
-            **compiled.metadata,
-        }
-        manifest = {
-            "source_model": source.describe(),
+        common = {
+            "source_model": describe_student(source, request)
+            if distillation
+            else source.describe(),
             "labels": source.labels,
             "distillation": distillation,
-            "backend": backend_section,
             "target": target.describe(),
             "preprocessing": source.preprocessing(text_pair=text_pair),
             "io": {k: export[k] for k in ("input_names", "output_names", "dynamic_axes", "opset")},
             "export": export,
         }
-        if distillation:
-            from edgec.distill.build_step import describe_student
-
-            manifest["source_model"] = describe_student(source, request)
-        runner = backend.load(stage, backend_section, options)
-        predictor = Predictor(stage, manifest, runner)
-        if request.verify:
-            verification = verify_candidate(source, predictor, eval_set, thresholds, ui)
-            if verification["failures"]:
-                from edgec.verify.reports import failure_message
-
-                raise VerificationFailed(
-                    failure_message(verification, "verification failed, no package written"),
-                    report=verification,
-                )
-        else:
-            verification = {
-                "status": "unverified",
-                "failures": [],
-                "note": "built with --no-verify: accuracy and tokenizer were not checked",
+        options = {**target.backend_options(), **source.shape_facts(), **request.options}
+        several = len(pairs) > 1
+        candidates = []
+        for i, (backend, precision) in enumerate(pairs):
+            candidate = Candidate(backend, precision, work / f"candidate-{i}")
+            try:
+                compile_candidate(candidate, work, calibration, options, common, request, ui)
+                verify_candidate(candidate, source, eval_set, thresholds, request.verify, ui)
+            except EdgecError as e:
+                if not several:
+                    raise
+                candidate.verification = {"status": "failed", "failures": [str(e)]}
+                ui.note(f"{candidate.name} failed: {e}")
+            candidates.append(candidate)
+        if several:
+            time_candidates(candidates, eval_set or calib_set, ui)
+        chosen = pick_candidate(candidates, request.pick, target)
+        manifest = {**chosen.manifest, "verification": chosen.verification}
+        if several:
+            manifest["selection"] = {
+                "rule": request.pick,
+                "candidates": [candidate_row(c, c is chosen) for c in candidates],
             }
-        manifest["verification"] = verification
         manifest["build_seconds"] = round(time.perf_counter() - started, 1)
-        files = {name: stage / name for name in [*compiled.files, *TOKENIZER_FILES]}
-        with ui.step(f"writing {output}"):
+        files = {name: chosen.stage / name for name in chosen.files}
+        with ui.step(f"writing {output} ({chosen.name})"):
             write_package(output, files, manifest, force=request.force, archive=request.archive)
-    from edgec.package import read_manifest
-
     return read_manifest(output)
+
+
+def compile_candidate(candidate, work, calibration, options, common, request, ui) -> None:
+    """Compile into the candidate's own stage folder and load it as a device would."""
+    from edgec.runtime import Predictor
+
+    backend, precision, stage = candidate.backend, candidate.precision, candidate.stage
+    stage.mkdir()
+    with ui.step(f"compiling with {backend.name} ({precision})"):
+        compiled = backend.compile(work / "export.onnx", precision, calibration, options, stage)
+    for name in TOKENIZER_FILES:
+        shutil.copy2(work / "tokenizer" / name, stage / name)
+    section = {
+        "name": backend.name,
+        "version": backend.version(),
+        "precision": precision,
+        "files": compiled.files,
+        "options": dict(request.options),
+        **compiled.metadata,
+    }
+    candidate.manifest = {**common, "backend": section}
+    candidate.model_files = list(compiled.files)
+    runner = backend.load(stage, section, options)
+    candidate.predictor = Predictor(stage, candidate.manifest, runner)
+
+
+def verify_candidate(candidate, source, eval_set, thresholds, verify: bool, ui) -> None:
+    """Parity and tokenizer reports against the source; `failures` empty means pass."""
+    if not verify:
+        candidate.verification = {
+            "status": "unverified",
+            "failures": [],
+            "note": "built with --no-verify: accuracy and tokenizer were not checked",
+        }
+        return
+    from edgec.verify.suite import verify_against_source
+
+    ui.note(f"verifying {candidate.name}")
+    candidate.verification = verify_against_source(
+        source, candidate.predictor, eval_set, thresholds, ui
+    )
+
+
+def time_candidates(candidates: list[Candidate], text_set, ui) -> None:
+    """Median batch-1 latency (tokenize + infer) of every loaded candidate, interleaved."""
+    from edgec.bench import sentence_latency
+    from edgec.export import PROBE_TEXTS
+
+    texts = [t for t in (text_set.texts if text_set else []) if t] or PROBE_TEXTS
+    loaded = {c.name: c.predictor.predict for c in candidates if c.predictor is not None}
+    with ui.step(f"timing {len(loaded)} candidates (batch 1, real texts)"):
+        medians = sentence_latency(loaded, texts, runs=LATENCY_RUNS)
+    for c in candidates:
+        c.p50_ms = medians.get(c.name)
+
+
+def pick_candidate(candidates: list[Candidate], rule: str, target) -> Candidate:
+    """The target's own candidate, or the fastest that passed; refuse when it cannot."""
+    from edgec.verify.reports import failure_message
+
+    if len(candidates) == 1 or rule == "target":
+        chosen = next(
+            (
+                c
+                for c in candidates
+                if (c.backend.name, c.precision) == (target.backend, target.precision)
+            ),
+            candidates[0],
+        )
+        if chosen.failed:
+            others = [c.name for c in candidates if not c.failed]
+            hint = f" (passed: {', '.join(others)}; --pick fastest packages one)" if others else ""
+            raise VerificationFailed(
+                failure_message(
+                    chosen.verification,
+                    f"{chosen.name} failed verification, no package written{hint}",
+                ),
+                report=chosen.verification,
+            )
+        return chosen
+    passed = [c for c in candidates if not c.failed and c.p50_ms is not None]
+    if not passed:
+        lines = [f"  - {c.name}: {(c.verification['failures'] or ['?'])[0]}" for c in candidates]
+        raise VerificationFailed(
+            "no candidate passed verification, no package written:\n" + "\n".join(lines)
+        )
+    return min(passed, key=lambda c: c.p50_ms)
+
+
+def candidate_row(candidate: Candidate, picked: bool) -> dict:
+    """One line of the comparison table, as the manifest and the CLI show it."""
+    parity = candidate.verification.get("parity") or {}
+    size = sum((candidate.stage / f).stat().st_size for f in candidate.model_files)
+    return {
+        "backend": candidate.backend.name,
+        "precision": candidate.precision,
+        "status": candidate.verification.get("status"),
+        "picked": picked,
+        "size_mb": round(size / 1e6, 2) if size else None,
+        "agreement": parity.get("agreement"),
+        "accuracy_delta": (parity.get("delta") or {}).get("accuracy"),
+        "p50_ms": round(candidate.p50_ms, 3) if candidate.p50_ms is not None else None,
+        "failures": candidate.verification.get("failures", []),
+    }

@@ -32,6 +32,7 @@ from edgec.distill.students import (
     parse_student_spec,
 )
 from edgec.errors import BackendUnavailable, BadInput
+from edgec.ui import SilentUI
 
 CHECKPOINTS = "checkpoints"
 DEVICES = ("auto", "cpu", "cuda")
@@ -75,13 +76,6 @@ class DistillConfig:
     resume: bool = False
     force: bool = False
     keep_checkpoints: bool = False
-
-
-class SilentUI:
-    console = None
-
-    def note(self, message: str) -> None:
-        pass
 
 
 def resolve_device(requested: str | None) -> str:

@@ -24,25 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edgec.ui import SilentUI
 from edgec.verify.checks import check, failure_lines
 
 PREDICTION_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 # Re-running the same package on the same data should reproduce the recorded accuracy;
 # another CPU's int8 kernels can move a near-tie, so allow this many points of noise.
 RECORDED_ACCURACY_NOISE = 0.5
-
-
-class _NoUI:
-    def step(self, title):
-        import contextlib
-
-        return contextlib.nullcontext()
-
-    def track(self, items, description):
-        return items
-
-    def note(self, message):
-        pass
 
 
 def eval_fingerprint(eval_set) -> str:
@@ -109,7 +97,7 @@ def verify_against_source(source, predictor, eval_set, thresholds, ui=None) -> d
     from edgec.verify.reference import reference_logits
     from edgec.verify.tokenizer import tokenizer_report, training_max_length
 
-    ui = ui or _NoUI()
+    ui = ui or SilentUI()
     started = time.perf_counter()
     thresholds = resolved_thresholds(thresholds)
     with ui.step(f"tokenizer consistency on {len(eval_set)} texts and probes"):
@@ -189,7 +177,7 @@ def verify_package(
     from edgec.pipeline import DataOptions
     from edgec.verify.parity import resolved_thresholds
 
-    ui = ui or _NoUI()
+    ui = ui or SilentUI()
     started = time.perf_counter()
     data = data or DataOptions()
     with opened(package) as directory:
