@@ -16,8 +16,8 @@ from pathlib import Path
 import tomllib
 
 from edgec.errors import BadInput
+from edgec.verify.checks import DEFAULT_GATES
 
-VERIFY_DEFAULTS = {"max_accuracy_drop": 1.0, "min_agreement": 0.97, "max_class_drop": 3.0}
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp")
 
 
@@ -30,7 +30,7 @@ class Target:
     threads: int = 0
     description: str = ""
     shapes: dict = field(default_factory=lambda: {"batch": [1, 1, 32], "sequence": [1, 128, 512]})
-    verify: dict = field(default_factory=lambda: dict(VERIFY_DEFAULTS))
+    verify: dict = field(default_factory=lambda: dict(DEFAULT_GATES))
     options: dict = field(default_factory=dict)
     origin: str = "edgec"
     reason: str = ""
@@ -67,7 +67,7 @@ def _parse(name: str, raw: dict, origin: str) -> Target:
     for key in ("backend", "precision"):
         if key not in raw:
             raise BadInput(f"target {name!r} in {origin} has no {key!r}: add it")
-    verify = {**VERIFY_DEFAULTS, **raw.get("verify", {})}
+    verify = {**DEFAULT_GATES, **raw.get("verify", {})}
     options = {k: v for k, v in raw.items() if k not in KNOWN_KEYS}
     fields = {k: raw[k] for k in KNOWN_KEYS - {"verify"} if k in raw}
     return Target(name=name, verify=verify, options=options, origin=origin, **fields)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgec.verify.checks import failure_lines
+from edgec.verify.checks import DEFAULT_GATES, failure_lines
 from edgec.verify.parity import (
-    DEFAULT_THRESHOLDS,
     expected_calibration_error,
     parity_checks,
     parity_failures,
@@ -33,7 +32,7 @@ def test_identical_logits_are_perfect_parity():
     assert report["flipped"] == [] and report["flipped_count"] == 0
     assert report["delta"]["accuracy"] == 0.0
     assert report["reference"]["accuracy"] == 75.0
-    assert parity_failures(report, DEFAULT_THRESHOLDS) == []
+    assert parity_failures(report, DEFAULT_GATES) == []
 
 
 def test_flips_are_listed_worst_first_with_both_labels_and_margins():
@@ -85,7 +84,7 @@ def test_each_gate_fails_with_a_sentence_naming_its_option():
     cand = _logits([2.0] * 40 + [-1.0] * 10 + [-2.0] * 50)  # 10 positives flipped
     report = parity_report(ref, cand, NAMES, [str(i) for i in range(100)], gold)
     lines = failure_lines(parity_checks(report, {}))
-    gate = f"--min-agreement {DEFAULT_THRESHOLDS['min_agreement']}"
+    gate = f"--min-agreement {DEFAULT_GATES['min_agreement']}"
     assert any(gate in line and "10 of 100" in line for line in lines)
     assert any("--max-accuracy-drop" in line for line in lines)
     assert any("'positive' F1" in line and "--max-class-drop" in line for line in lines)
@@ -109,7 +108,7 @@ def test_a_permuted_id2label_is_named_as_such():
         "negative": "positive",
         "positive": "negative",
     }
-    (line,) = parity_failures(report, DEFAULT_THRESHOLDS)
+    (line,) = parity_failures(report, DEFAULT_GATES)
     assert "labels look permuted" in line and "90.0%" in line
     honest = parity_report(-swapped, -swapped, NAMES, [str(i) for i in range(80)], gold)
     assert honest["label_permutation"] is None

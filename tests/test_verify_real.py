@@ -21,7 +21,7 @@ from edgec.model import sha256_of
 from edgec.package import MANIFEST
 from edgec.pipeline import BuildRequest, build
 from edgec.targets import get_target
-from edgec.verify.parity import DEFAULT_THRESHOLDS
+from edgec.verify.checks import DEFAULT_GATES
 from edgec.verify.suite import verify_package
 
 pytestmark = pytest.mark.slow
@@ -59,7 +59,7 @@ def good_package(sentiment_teacher, sentiment_splits, tmp_path_factory):
             target=get_target("x86-cpu"),
             output=out,
             eval_data=sentiment_splits["test"],
-            thresholds=dict(DEFAULT_THRESHOLDS),
+            thresholds=dict(DEFAULT_GATES),
         )
     )
     return out, manifest
@@ -95,13 +95,13 @@ def test_a_good_int8_package_passes_with_its_figures_stated(
         f"({parity['delta']['accuracy']:+.2f} pts), max |dlogit| {parity['max_abs_logit_delta']:.3f}"
     )
     assert manifest["verification"]["status"] == "passed"
-    assert parity["agreement"] >= DEFAULT_THRESHOLDS["min_agreement"]
-    assert parity["delta"]["accuracy"] >= -DEFAULT_THRESHOLDS["max_accuracy_drop"]
+    assert parity["agreement"] >= DEFAULT_GATES["min_agreement"]
+    assert parity["delta"]["accuracy"] >= -DEFAULT_GATES["max_accuracy_drop"]
     assert manifest["verification"]["tokenizer"]["mismatches"] == 0
     summary = tmp_path / "summary.md"
     result = run(
         "verify", out, "--eval-data", small_test["eval"], "--reference", sentiment_teacher,
-        "--min-agreement", DEFAULT_THRESHOLDS["min_agreement"], "--summary", summary,
+        "--min-agreement", DEFAULT_GATES["min_agreement"], "--summary", summary,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "verification PASSED (reference" in result.output
@@ -120,7 +120,7 @@ def test_a_quantization_that_breaks_accuracy_is_refused(sentiment_teacher, small
         "-o", out,
     )  # fmt: skip
     assert result.exit_code == 1, result.output
-    assert "verification failed, no package written" in result.output
+    assert "verification failed for onnxruntime:int8-static, no package written" in result.output
     assert "parity-accuracy: accuracy fell" in result.output
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
@@ -159,7 +159,7 @@ def test_a_cased_tokenizer_is_caught_by_the_tokenizer_check_alone(
     assert "integrity" not in failed
     result = run(
         "verify", cased, "--eval-data", small_test["eval"], "--reference", sentiment_teacher,
-        "--min-agreement", DEFAULT_THRESHOLDS["min_agreement"],
+        "--min-agreement", DEFAULT_GATES["min_agreement"],
     )  # fmt: skip
     assert result.exit_code == 1
     assert "tokenizer.json keeps case but the tokenizer config says do_lower_case=True" in (

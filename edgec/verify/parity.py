@@ -10,14 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from edgec.runtime import softmax
-from edgec.verify.checks import check
+from edgec.verify.checks import DEFAULT_GATES, check
 
 ECE_BINS = 15
 FLIPS_KEPT = 50
 # When some other assignment of label names to the model's outputs beats the one in
 # id2label by this many points, the labels are almost certainly permuted.
 PERMUTATION_GAIN = 10.0
-DEFAULT_THRESHOLDS = {"max_accuracy_drop": 1.0, "min_agreement": 0.94, "max_class_drop": 3.0}
 
 
 def expected_calibration_error(
@@ -165,7 +164,7 @@ def label_permutation(logits: np.ndarray, labels: np.ndarray, names: list[str]) 
 def resolved_thresholds(thresholds: dict | None) -> dict:
     """Defaults for any gate a target or the command line left unset."""
     given = {k: v for k, v in (thresholds or {}).items() if v is not None}
-    return {**DEFAULT_THRESHOLDS, **given}
+    return {**DEFAULT_GATES, **given}
 
 
 def permutation_problems(report: dict) -> list[str]:
