@@ -667,7 +667,9 @@ def result_rows(report: dict) -> list[dict]:
 
 
 def render_table(report: dict, console) -> None:
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     def f(x, fmt="{:.1f}"):
         return "-" if x is None else fmt.format(x)
@@ -697,7 +699,7 @@ def render_table(report: dict, console) -> None:
             table.add_section()
         last_shape = row["shape"]
         table.add_row(
-            row["subject"],
+            Text(row["subject"]),
             row["shape"],
             *(f(row[k], "{:.2f}") for k in ("p50", "p90", "p95", "p99", "mean", "std")),
             f(row["throughput"]),
@@ -709,7 +711,7 @@ def render_table(report: dict, console) -> None:
         )
     console.print(table)
     for w in report["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[yellow]warning:[/] {escape(w)}")
 
 
 COLORS = {"pytorch": "#7f7f7f", "fp32": "#1f77b4", "int8": "#2ca02c", "onnx-file": "#ff7f0e"}

@@ -86,6 +86,9 @@ def test_backends_lists_reasons():
     assert not rows["tensorrt"]["available"] and "tensorrt" in rows["tensorrt"]["reason"]
     for row in rows.values():
         assert "\n" not in row["reason"]
+    # the table shows the fix as typed: rich must not eat "[tensorrt]" as a style tag
+    table = run_edgec("backends", env={"COLUMNS": "200"}).stdout
+    assert "pip install 'edgec[tensorrt]'" in table
 
 
 def test_third_party_backend_distribution(tmp_path, tiny_bert, tiny_eval_csv):
