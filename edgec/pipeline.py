@@ -66,6 +66,8 @@ class BuildRequest:
     # --distill: replace the model by a distilled student before export (edgec.distill)
     distill: str | None = None
     train_data: Path | None = None
+    validation_data: Path | None = None  # early stopping; default: 10% of train_data
+    unlabeled: Path | None = None  # extra texts the teacher labels (KD term only)
     min_retention: float | None = None
     distill_options: dict = field(default_factory=dict)  # edgec.distill.Hyperparameters
     distill_device: str = "auto"
@@ -319,7 +321,7 @@ def pick_candidate(candidates: list[Candidate], rule: str, target) -> Candidate:
             raise VerificationFailed(
                 failure_message(
                     chosen.verification,
-                    f"{chosen.name} failed verification, no package written{hint}",
+                    f"verification failed for {chosen.name}, no package written{hint}",
                 ),
                 report=chosen.verification,
             )

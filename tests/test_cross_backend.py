@@ -108,7 +108,10 @@ def test_a_target_choice_outside_the_candidates_is_refused(tiny_bert, tiny_eval_
 
 def _candidate(name: str, precision: str, status: str, p50: float | None) -> Candidate:
     c = Candidate(get_backend(name), precision, Path("/nonexistent"))
-    c.verification = {"status": status, "failures": ["agreement too low"] if status == "failed" else []}
+    c.verification = {
+        "status": status,
+        "failures": ["agreement too low"] if status == "failed" else [],
+    }
     c.p50_ms = p50
     return c
 

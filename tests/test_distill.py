@@ -179,7 +179,8 @@ def test_hidden_and_attention_transfer(tiny_bert, train_csv, tmp_path):
     report = distill(DistillConfig(tiny_bert, "layers:1", train_csv, tmp_path / "s", hp=hp))
     logged = [e for e in report["training"]["log"] if "loss" in e]
     assert "hidden_mse" in logged[0] and "attention_kl" in logged[0]
-    assert report["recipe"]["layer_map"] == [[1, 1]] or report["recipe"]["layer_map"] == [(1, 1)]
+    # the student's only layer learns the teacher's last one (2 layers: hidden state 2)
+    assert [tuple(pair) for pair in report["recipe"]["layer_map"]] == [(1, 2)]
 
 
 def test_pretrained_student_with_its_own_tokenizer(tiny_models, train_csv, tmp_path):
@@ -332,3 +333,13 @@ def test_build_distill_needs_train_data(tiny_bert, tiny_eval_csv, tmp_path):
         "--precision", "fp32", "-o", tmp_path / "pkg",
     )  # fmt: skip
     assert result.exit_code == 2 and "--train-data" in result.output
+
+
+def test_default_layer_map_mirrors_depth():
+    from edgec.distill.run import parse_layer_map
+
+    assert parse_layer_map(None, 6, 3) == [(1, 2), (2, 4), (3, 6)]
+    assert parse_layer_map(None, 12, 4) == [(1, 3), (2, 6), (3, 9), (4, 12)]
+    assert parse_layer_map("1:1,3:5", 6, 3) == [(1, 1), (3, 5)]
+    with pytest.raises(BadInput, match="teacher layers 1..6"):
+        parse_layer_map("1:7", 6, 3)

