@@ -400,6 +400,59 @@ def section_sentiment(threads: int, runs: int, cold_runs: int) -> dict:
     return report
 
 
+def section_verify(threads: int) -> dict:
+    """How long `edgec verify PKG --eval-data 1000.csv --reference TEACHER` takes: the
+    CI check on 1,000 labeled sentences (the 800 test + 200 validation ones), whole
+    command in a new process, and the verification itself as the report times it."""
+    import csv
+
+    import sentiment
+
+    teacher = sentiment.train_teacher("full")
+    splits = sentiment.prepare_splits()
+    rows = sentiment.read_split(splits["test"]) + sentiment.read_split(splits["validation"])
+    data = cache() / "verify-1000.csv"
+    with data.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    calib = [t for t, _ in sentiment.read_split(splits["train"])[:128]]
+    package = build_packages(teacher, "teacher", ["onnxruntime:int8"], calib)["packages"][
+        "onnxruntime:int8"
+    ]
+    report_path = cache() / "verify-1000.json"
+    edgec = Path(sys.executable).with_name("edgec")
+    runs = []
+    log(f"edgec verify on {len(rows)} sentences, 3 runs")
+    for _ in range(3):
+        with CpuLoad() as load:
+            started = time.perf_counter()
+            done = subprocess.run(
+                [str(edgec), "verify", str(package), "--eval-data", str(data),
+                 "--reference", str(teacher), "--report", str(report_path)],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            wall = time.perf_counter() - started
+        report = json.loads(report_path.read_text())
+        runs.append(
+            {
+                "wall_seconds": round(wall, 2),
+                "verify_seconds": report["seconds"],
+                "exit_code": done.returncode,
+                "status": report["status"],
+                "cpu": load.as_dict(),
+            }
+        )
+    return {
+        "sentences": len(rows),
+        "package": str(package),
+        "threads": threads,
+        "runs": runs,
+        "wall_seconds": float(np.median([r["wall_seconds"] for r in runs])),
+        "verify_seconds": float(np.median([r["verify_seconds"] for r in runs])),
+    }
+
+
 def token_lengths(package: Path, texts: list[str]) -> list[int]:
     from edgec.package import read_manifest
     from edgec.runtime import runtime_tokenizer
@@ -493,6 +546,16 @@ def targets(results: dict) -> list[dict]:
         best and best >= 5,
         f"best package: {best_name}",
     )
+    ve = results.get("verify")
+    if ve:
+        add(
+            f"edgec verify --reference on {ve['sentences']} sentences, whole command (s)",
+            ve["wall_seconds"],
+            "<= 15 s",
+            ve["wall_seconds"] <= 15,
+            f"the checks themselves {ve['verify_seconds']:.1f} s; the rest is starting "
+            "Python and importing torch/transformers",
+        )
     colds = [
         (s["name"], s["cold_start"])
         for s in se["subjects"]
@@ -646,6 +709,25 @@ def write_markdown(results: dict, path: Path) -> None:
             + "; its ONNX files are timed with edgec's own ORT session, tokenizer and postprocessing."
         )
     lines += ["", "![sentiment latency](sentiment.png)", ""]
+    ve = results.get("verify")
+    if ve:
+        lines += [
+            f"## 4. `edgec verify` on {ve['sentences']} sentences",
+            "",
+            f"`edgec verify PKG --eval-data verify-1000.csv --reference TEACHER --report r.json` "
+            f"(ONNX Runtime int8 package of the teacher, {ve['threads']} threads): integrity, "
+            "tokenizer consistency on every text plus probes and generated strings, PyTorch "
+            "reference logits and the package's logits, all parity figures.",
+            "",
+            "| run | whole command, s | verification (report), s | status | CPU others |",
+            "|---|---|---|---|---|",
+        ]
+        for i, r in enumerate(ve["runs"], 1):
+            lines.append(
+                f"| {i} | {r['wall_seconds']:.1f} | {r['verify_seconds']:.1f} | {r['status']} | "
+                f"{fmt(r['cpu']['others'], '{:.0%}')} |"
+            )
+        lines.append("")
     warnings = bb["warnings"] + se["warnings"]
     if warnings:
         lines += ["## Warnings", ""] + [f"- {w}" for w in dict.fromkeys(warnings)] + [""]
@@ -699,6 +781,7 @@ def main() -> None:
     results["sentiment"] = section_sentiment(
         threads, 10 if args.quick else 40, 1 if args.quick else 3
     )
+    results["verify"] = section_verify(threads)
     results["cpu"] = whole.stop().as_dict()
     results["load_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = time.perf_counter() - started

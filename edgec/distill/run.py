@@ -487,6 +487,7 @@ def distill(config: DistillConfig, ui=None, callbacks=None) -> dict:
             "seed": hp.seed,
             "max_length": student.max_length,
             "kd_only": train.labels is None,
+            "unlabeled_rows": len(unlabeled) if unlabeled is not None else 0,
             "layer_map": layer_map if (hp.hidden_weight or hp.attention_weight) else None,
             "data": {
                 "train": {**data_fingerprint(config.train_data), "rows": len(train)},

@@ -377,3 +377,52 @@ def teacher_metrics(path: str | Path) -> dict:
     if path.is_dir():
         path = path / METRICS_FILE
     return json.loads(path.read_text())
+
+
+STUDENT = "layers:3"
+
+
+def distill_student(student: str = STUDENT, unlabeled: int = UNLABELED_SIZE) -> Path:
+    """The full teacher distilled into ``student`` with edgec's default recipe, plus
+    ``unlabeled`` review sentences for the KD term; cached like the teachers.
+
+    The folder holds ``distill-report.json``; a report whose recipe differs from this
+    one (another student, data or edgec default) is distilled again.
+    """
+    from edgec.distill import DistillConfig, Hyperparameters, distill
+    from edgec.distill.report import REPORT_FILE
+
+    teacher = train_teacher("full")
+    splits = prepare_splits()
+    extra = prepare_unlabeled(unlabeled) if unlabeled else None
+    out = cache_dir() / f"student-{student.replace(':', '')}"
+    wanted = {
+        "student": student,
+        "hyperparameters": vars(Hyperparameters()),
+        "unlabeled": unlabeled,
+    }
+    try:
+        report = json.loads((out / REPORT_FILE).read_text())
+        done = {
+            "student": report["recipe"]["student"],
+            "hyperparameters": report["recipe"]["hyperparameters"],
+            "unlabeled": report["recipe"]["unlabeled_rows"],
+        }
+        if done == wanted:
+            return out
+    except (OSError, ValueError, KeyError):
+        pass
+    _offline()
+    distill(
+        DistillConfig(
+            teacher=teacher,
+            student=student,
+            train_data=splits["train"],
+            output=out,
+            validation_data=splits["validation"],
+            eval_data=splits["test"],
+            unlabeled=extra,
+            force=True,
+        )
+    )
+    return out
