@@ -218,7 +218,12 @@ def build(request: BuildRequest, ui=None) -> dict:
             "io": {k: export[k] for k in ("input_names", "output_names", "dynamic_axes", "opset")},
             "export": export,
         }
-        options = {**target.backend_options(), **source.shape_facts(), **request.options}
+        options = {
+            **target.backend_options(),
+            **source.shape_facts(),
+            "pad_token_id": source.tokenizer.pad_token_id,
+            **request.options,
+        }
         several = len(pairs) > 1
         candidates = []
         for i, (backend, precision) in enumerate(pairs):

@@ -128,6 +128,7 @@ def runtime_options(manifest: dict, threads: int | None = None) -> dict:
         "device": target.get("device", "cpu"),
         "threads": target.get("threads", 0),
         "shapes": target.get("shapes", {}),
+        "pad_token_id": manifest["preprocessing"].get("pad_token_id"),
         **manifest["backend"].get("options", {}),
     }
     if threads is not None:

@@ -179,6 +179,27 @@ def test_static_shapes_pad_and_split_without_changing_logits(family, tmp_path):
     assert max_diff(runner.run(inputs), expected) <= FP32_TOLERANCE
 
 
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+def test_lengths_are_padded_to_a_bucket_without_changing_logits(family, tmp_path):
+    """Few shapes for OpenVINO: lengths round up to 16 with pad tokens (RoBERTa's is 1)."""
+    model = Tiny(family, tmp_path)
+    pad = model.source.tokenizer.pad_token_id
+    _, runner = model.build("fp32", tmp_path / "out", pad_token_id=pad)
+    seen = []
+    infer = runner._infer
+    runner._infer = lambda feed: (seen.append(feed["input_ids"].copy()), infer(feed))[1]
+    lengths = []
+    for n, seed in ((1, 1), (3, 2), (5, 3)):
+        inputs = reference_inputs(model.source, random_sentences(n, seed=seed), max_length=60)
+        expected = torch_logits(model.source.model, inputs)
+        assert max_diff(runner.run(inputs), expected) <= FP32_TOLERANCE
+        length = inputs["input_ids"].shape[1]
+        lengths.append(length)
+        assert seen[-1].shape[1] == -(-length // 16) * 16
+        assert (seen[-1][:, length:] == pad).all()
+    assert any(length % 16 for length in lengths)  # something was really padded
+
+
 def test_ir_for_an_absent_gpu_is_still_written(tiny, tmp_path):
     compiled = BACKEND.compile(
         tiny.onnx, "fp16", tiny.calibration, {**CPU, "device": "GPU"}, tmp_path
