@@ -499,6 +499,17 @@ def targets(results: dict) -> list[dict]:
     )
     xf = r["x_floor"] if r else None
     add("BERT-base ORT int8 / int8 FLOP floor (b1 s128)", xf, "<= 1.25x", xf and xf <= 1.25)
+    ov = result(bb, "openvino int8", 1)
+    if ov:
+        add(
+            "BERT-base OpenVINO int8 / int8 FLOP floor (b1 s128)",
+            ov["x_floor"],
+            "<= 1.25x",
+            ov["x_floor"] <= 1.25,
+            f"{base['stats']['p50'] / ov['stats']['p50']:.2f}x faster than PyTorch FP32"
+            if base
+            else "",
+        )
     peer = result(bb, "optimum int8-avx2", 1)
     rp = r["stats"]["p50"] / peer["stats"]["p50"] if r and peer else None
     acc = {s["name"]: s for s in se["subjects"]}
@@ -531,20 +542,20 @@ def targets(results: dict) -> list[dict]:
         if e_drop is not None and v_drop is not None
         else "",
     )
-    best_name, best = None, None
-    for s in se["subjects"]:
-        if s["kind"] != "package":
-            continue
-        rr = result(se, s["name"], 1)
-        sp = rr["vs"].get(bench.BASELINE_PADDED, {}).get("speedup") if rr else None
-        if sp and (best is None or sp > best):
-            best_name, best = s["name"], sp
+
+    def padded_speedup(name):
+        rr = result(se, name, 1)
+        return rr["vs"].get(bench.BASELINE_PADDED, {}).get("speedup") if rr else None
+
+    teacher_int8 = padded_speedup("teacher onnxruntime:int8")
+    student_int8 = padded_speedup("student onnxruntime:int8")
     add(
-        "sentiment end-to-end vs teacher PyTorch FP32 padded to max_length (b1), speedup",
-        best,
+        "sentiment end-to-end, the teacher's ORT int8 package vs the teacher in PyTorch FP32 "
+        "padded to max_length (b1), speedup",
+        teacher_int8,
         ">= 5x",
-        best and best >= 5,
-        f"best package: {best_name}",
+        teacher_int8 and teacher_int8 >= 5,
+        f"the distilled student's int8 package: {student_int8:.2f}x" if student_int8 else "",
     )
     s8, t8 = result(se, "student onnxruntime:int8", 1), result(se, "teacher onnxruntime:int8", 1)
     if s8 and t8:

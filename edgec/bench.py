@@ -796,7 +796,7 @@ def plot(report: dict, path: str | Path, title: str | None = None) -> Path:
 
     legend = [
         Patch(color=COLORS["pytorch"], label="PyTorch FP32 eager"),
-        Patch(color=COLORS["fp32"], label="package, fp32"),
+        Patch(color=COLORS["fp32"], label="package, fp32/fp16"),
         Patch(color=COLORS["int8"], label="package, int8"),
         Patch(color=COLORS["onnx-file"], label="peer model file"),
     ]
