@@ -54,11 +54,17 @@ class SourceModel:
         return sum(p.numel() for p in self.model.parameters())
 
     def shape_facts(self) -> dict:
-        """Attention geometry, for graph optimizers that cannot infer it."""
+        """Encoder geometry, for graph optimizers and quantizers that cannot infer it."""
         c = self.config
         heads = getattr(c, "num_attention_heads", None) or c.n_heads
         hidden = getattr(c, "hidden_size", None) or c.dim
-        return {"num_heads": heads, "hidden_size": hidden, "model_type": c.model_type}
+        inner = getattr(c, "intermediate_size", None) or c.hidden_dim
+        return {
+            "num_heads": heads,
+            "hidden_size": hidden,
+            "intermediate_size": inner,
+            "model_type": c.model_type,
+        }
 
     def preprocessing(self, text_pair: bool = False) -> dict:
         return preprocessing_of(self.tokenizer, self.max_length, self.input_names, text_pair)

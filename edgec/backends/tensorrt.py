@@ -137,7 +137,7 @@ def fp16_graph(src: Path, dst: Path) -> None:
     onnx.save(convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked), str(dst))
 
 
-def qdq_graph(src: Path, dst: Path, calibration) -> dict:
+def qdq_graph(src: Path, dst: Path, calibration, options: dict | None = None) -> dict:
     """Symmetric int8 Q/DQ graph (zero point 0), the form TensorRT quantizes from."""
     from edgec.backends.onnxruntime import quantize_static_qdq
 
@@ -145,7 +145,9 @@ def qdq_graph(src: Path, dst: Path, calibration) -> dict:
         raise BadInput(
             "TensorRT int8 needs calibration texts: pass --eval-data or --calibration-data"
         )
-    return quantize_static_qdq(Path(src), Path(dst), calibration, {"symmetric": True})
+    return quantize_static_qdq(
+        Path(src), Path(dst), calibration, {**(options or {}), "symmetric": True}
+    )
 
 
 def weak_typing_available(trt) -> bool:
@@ -406,7 +408,7 @@ class TensorRTBackend(Backend):
         workdir = Path(workdir)
         recipe = make_recipe(precision, options)
         if options.get("build_on_device"):
-            return self._package_graph(Path(onnx_path), recipe, calibration, workdir)
+            return self._package_graph(Path(onnx_path), recipe, calibration, options, workdir)
         trt, gpu = require_tensorrt_and_gpu()
         if options.get("timing_cache") and Path(options["timing_cache"]).is_file():
             # A cache from earlier builds on this GPU skips re-timing the same layers.
@@ -415,7 +417,7 @@ class TensorRTBackend(Backend):
             graph, quantization = Path(onnx_path), None
             if precision == "int8":
                 graph = Path(tmp) / "qdq.onnx"
-                quantization = qdq_graph(Path(onnx_path), graph, calibration)
+                quantization = qdq_graph(Path(onnx_path), graph, calibration, options)
             facts = build_engine(
                 trt, graph, recipe, workdir / ENGINE_FILE, workdir / TIMING_CACHE_FILE
             )
@@ -431,11 +433,13 @@ class TensorRTBackend(Backend):
         }
         return Compiled([ENGINE_FILE, TIMING_CACHE_FILE, RECIPE_FILE], metadata)
 
-    def _package_graph(self, onnx_path: Path, recipe: dict, calibration, workdir: Path) -> Compiled:
+    def _package_graph(
+        self, onnx_path: Path, recipe: dict, calibration, options: dict, workdir: Path
+    ) -> Compiled:
         """build_on_device: ship the graph to build from; needs no TensorRT here."""
         quantization = None
         if recipe["precision"] == "int8":
-            quantization = qdq_graph(onnx_path, workdir / ONNX_FILE, calibration)
+            quantization = qdq_graph(onnx_path, workdir / ONNX_FILE, calibration, options)
         else:
             (workdir / ONNX_FILE).write_bytes(onnx_path.read_bytes())
         (workdir / RECIPE_FILE).write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
