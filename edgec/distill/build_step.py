@@ -75,6 +75,8 @@ def distill_source(request, eval_set, workdir: Path, ui):
         "measured_speedup": report["speed"]["ratio"],
         "training_seconds": report["training"]["seconds"],
         "training_steps": report["training"]["steps"],
+        "training_device": report["training"]["device"],
+        "mixed_precision": report["training"]["mixed_precision"],
     }
     return source, record
 
