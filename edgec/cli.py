@@ -22,7 +22,7 @@ EXIT_INTERNAL = 4
 EXIT_CODES_HELP = """\b
 Exit codes:
   0  success
-  1  verification failed (parity, tokenizer or integrity); nothing written
+  1  verification failed (parity, tokenizer, retention or integrity); nothing written
   2  bad usage or bad input (paths, files, columns, options)
   3  backend or device unavailable on this machine
   4  internal error (a bug: rerun with --verbose and report it)"""

@@ -41,7 +41,7 @@ def plugin_manager() -> pluggy.PluginManager:
 
 
 def backends() -> dict:
-    """All registered backends by name, in registration order."""
+    """All registered backends, sorted by name (pluggy calls hooks last-registered first)."""
     found: dict = {}
 
     def register(backend):
@@ -50,7 +50,7 @@ def backends() -> dict:
         found[backend.name] = backend
 
     plugin_manager().hook.register_backends(register=register)
-    return found
+    return dict(sorted(found.items()))
 
 
 def get_backend(name: str):
