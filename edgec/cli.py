@@ -295,6 +295,8 @@ def summary_rows(manifest: dict, package: Path) -> list[tuple[str, str]]:
             )
         )
     rows.append(("verification", verification["status"].upper()))
+    if verification.get("checked_on"):
+        rows.append(("checked with", verification["checked_on"]))
     if "build_seconds" in manifest:
         rows.append(("build time", f"{manifest['build_seconds']:.1f} s"))
     return rows

@@ -83,6 +83,7 @@ class Candidate:
     manifest: dict = field(default_factory=dict)
     model_files: list[str] = field(default_factory=list)  # what the backend compiled
     predictor: object = None
+    checked_on: str | None = None  # set when verified somewhere other than the device
     verification: dict = field(default_factory=dict)
     p50_ms: float | None = None
 
@@ -104,19 +105,21 @@ def split_list(value: str | None) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in (value or "").split(",") if v.strip()))
 
 
-def _pair_problem(backend, precision: str, target) -> EdgecError | None:
+def _pair_problem(backend, precision: str, target, options: dict) -> EdgecError | None:
     if precision not in backend.precisions:
         return BadInput(
             f"backend {backend.name} has no precision {precision!r}: choose one of "
             f"{', '.join(backend.precisions)}"
         )
-    reason = backend.available(target.device)
+    reason = backend.compile_problem(target.device, {**target.backend_options(), **options})
     if reason:
         return BackendUnavailable(f"cannot build {backend.name} for target {target.name}: {reason}")
     return None
 
 
-def candidate_pairs(target, backends: str | None, precisions: str | None, pick: str, ui=None):
+def candidate_pairs(
+    target, backends: str | None, precisions: str | None, pick: str, options=None, ui=None
+):
     """The (backend, precision) pairs to build.
 
     One pair must be buildable here, or the build stops (exit 2 or 3) before any work.
@@ -132,13 +135,13 @@ def candidate_pairs(target, backends: str | None, precisions: str | None, pick: 
     wanted = split_list(precisions) or [target.precision]
     pairs = [(get_backend(n), p) for n in names for p in wanted]
     if len(pairs) == 1:
-        problem = _pair_problem(*pairs[0], target)
+        problem = _pair_problem(*pairs[0], target, options or {})
         if problem:
             raise problem
         return pairs
     kept, problems = [], []
     for backend, precision in pairs:
-        problem = _pair_problem(backend, precision, target)
+        problem = _pair_problem(backend, precision, target, options or {})
         if problem is None:
             kept.append((backend, precision))
         else:
@@ -171,7 +174,9 @@ def build(request: BuildRequest, ui=None) -> dict:
     target = request.target
     output = Path(request.output)
     check_output(output, request.force)
-    pairs = candidate_pairs(target, request.backend, request.precision, request.pick, ui)
+    pairs = candidate_pairs(
+        target, request.backend, request.precision, request.pick, request.options, ui
+    )
     if request.eval_data is None and request.verify:
         raise BadInput(
             "edgec build needs --eval-data FILE to verify the package (or --no-verify to skip it)"
@@ -221,6 +226,7 @@ def build(request: BuildRequest, ui=None) -> dict:
         options = {
             **target.backend_options(),
             **source.shape_facts(),
+            "max_length": source.max_length,
             "pad_token_id": source.tokenizer.pad_token_id,
             **request.options,
         }
@@ -254,8 +260,9 @@ def build(request: BuildRequest, ui=None) -> dict:
 
 
 def compile_candidate(candidate, work, calibration, options, common, request, ui) -> None:
-    """Compile into the candidate's own stage folder and load it as a device would."""
-    from edgec.runtime import Predictor
+    """Compile into the candidate's own stage folder and load it as a device would (or,
+    for a device this machine lacks, as the backend's check on this machine)."""
+    from edgec.runtime import checking_predictor
 
     backend, precision, stage = candidate.backend, candidate.precision, candidate.stage
     stage.mkdir()
@@ -273,8 +280,9 @@ def compile_candidate(candidate, work, calibration, options, common, request, ui
     }
     candidate.manifest = {**common, "backend": section}
     candidate.model_files = list(compiled.files)
-    runner = backend.load(stage, section, options)
-    candidate.predictor = Predictor(stage, candidate.manifest, runner)
+    candidate.predictor, candidate.checked_on = checking_predictor(stage, candidate.manifest)
+    if candidate.checked_on:
+        ui.note(f"{candidate.name} is checked with {candidate.checked_on}")
 
 
 def verify_candidate(candidate, source, eval_set, thresholds, verify: bool, ui) -> None:
@@ -292,6 +300,8 @@ def verify_candidate(candidate, source, eval_set, thresholds, verify: bool, ui) 
     candidate.verification = verify_against_source(
         source, candidate.predictor, eval_set, thresholds, ui
     )
+    if candidate.checked_on:
+        candidate.verification["checked_on"] = candidate.checked_on
 
 
 def time_candidates(candidates: list[Candidate], text_set, ui) -> None:

@@ -123,17 +123,37 @@ class Predictor:
 
 
 def runtime_options(manifest: dict, threads: int | None = None) -> dict:
+    """What a backend's runner is given, from the manifest alone: the build verifies a
+    package with exactly the options a device will load it with."""
     target = manifest.get("target", {})
+    preprocessing = manifest["preprocessing"]
     options = {
         "device": target.get("device", "cpu"),
         "threads": target.get("threads", 0),
         "shapes": target.get("shapes", {}),
-        "pad_token_id": manifest["preprocessing"].get("pad_token_id"),
+        **target.get("options", {}),
+        "max_length": preprocessing.get("max_length"),
+        "pad_token_id": preprocessing.get("pad_token_id"),
         **manifest["backend"].get("options", {}),
     }
     if threads is not None:
         options["threads"] = threads
     return options
+
+
+def checking_predictor(directory: Path, manifest: dict) -> tuple[Predictor, str | None]:
+    """A predictor to verify the package on this machine, and, when that is not the
+    target's device, what it checks instead (see Backend.check_runner)."""
+    from edgec.errors import BackendUnavailable
+    from edgec.plugins import get_backend
+
+    backend = get_backend(manifest["backend"]["name"])
+    options = runtime_options(manifest)
+    reason = backend.compile_problem(options.get("device"), options)
+    if reason:
+        raise BackendUnavailable(f"cannot check this {backend.name} package here: {reason}")
+    runner, checked_on = backend.check_runner(directory, manifest["backend"], options)
+    return Predictor(directory, manifest, runner), checked_on
 
 
 def load(

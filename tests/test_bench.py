@@ -176,3 +176,31 @@ def test_ort_sessions_do_not_spin_unless_asked(tiny):
     assert session(model, {}).get_session_options().get_session_config_entry(key) == "0"
     on = session(model, {"allow_spinning": True})
     assert on.get_session_options().get_session_config_entry(key) == "1"
+
+
+@pytest.mark.parametrize("spec", ["openvino:fp32", "openvino:int8"])
+def test_bench_runs_packages_of_every_available_backend(tiny, spec):
+    """Both modes and cold start on an OpenVINO package, next to the ONNX Runtime one."""
+    pytest.importorskip("openvino")
+    package = bench.build_for_bench(tiny["model"], spec, tiny["root"], TEXTS)
+    out = tiny["root"] / f"{spec.replace(':', '-')}.json"
+    common = ["--runs", "2", "--warmup", "1", "--threads", "1", "--no-baseline", "--json", str(out)]
+    modes = {
+        "end-to-end": ["--lengths-from", str(tiny["data"]), "--batch", "1", "--cold-runs", "1"],
+        "model": ["--batch", "2", "--seq-len", "16", "--cold-runs", "0"],
+    }
+    for mode, options in modes.items():
+        result = CliRunner().invoke(
+            cli, ["bench", str(tiny["package"]), str(package), *common, *options]
+        )
+        assert result.exit_code == 0, result.output
+        report = json.loads(out.read_text())
+        assert report["config"]["mode"] == mode
+        backends = {s["name"]: s["backend"] for s in report["subjects"]}
+        assert sorted(backends.values()) == ["onnxruntime", "openvino"]
+        assert {r["subject"] for r in report["results"]} == set(backends)
+        assert all(r["stats"]["runs"] == 2 for r in report["results"])
+        if mode == "end-to-end":  # a new process loads the OpenVINO package, without torch
+            cold = next(s for s in report["subjects"] if s["backend"] == "openvino")
+            assert cold["cold_start"]["seconds"] > 0, cold["cold_start"]
+            assert cold["cold_start"]["torch_imported"] is False

@@ -138,3 +138,14 @@ def test_third_party_backend_distribution(tmp_path, tiny_bert, tiny_eval_csv):
     # without the plugin installed, the package names the missing backend
     r = run_edgec("predict", out, "a witty movie")
     assert r.returncode == 2 and "unknown backend 'onnx-reference'" in r.stderr
+
+
+def test_device_names_are_case_insensitive():
+    """host on a VNNI CPU is OpenVINO's "CPU"; overriding its backend with onnxruntime
+    ("cpu") must not read as an unserved device."""
+    from edgec.plugins import get_backend
+
+    ort = get_backend("onnxruntime")
+    assert ort.available("CPU") is None and ort.available("cpu") is None
+    assert "not served" in ort.available("cuda")
+    assert "not served" in get_backend("tensorrt").available("CPU")

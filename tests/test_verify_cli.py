@@ -167,3 +167,31 @@ def test_the_build_gate_refuses_a_tokenizer_that_truncates_differently(
     assert "no package written" in result.output
     assert "max_length is 32 in the package but 128 in training" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_targets_own_gates_apply_unless_the_command_line_sets_one(
+    tiny_bert, tiny_eval_csv, tmp_path
+):
+    targets = tmp_path / "targets.toml"
+    targets.write_text(
+        '[strict]\nbackend = "onnxruntime"\nprecision = "fp32"\n'
+        "verify = { min_agreement = 0.999, max_accuracy_drop = 0.25, max_class_drop = 2.0 }\n"
+    )
+    out = tmp_path / "pkg"
+    build(
+        BuildRequest(
+            model=tiny_bert,
+            target=get_target("strict", [targets]),
+            output=out,
+            eval_data=tiny_eval_csv,
+        )
+    )
+    report_path = tmp_path / "r.json"
+    assert run("verify", out, "--eval-data", tiny_eval_csv, "--report", report_path).exit_code == 0
+    gates = json.loads(report_path.read_text())["thresholds"]
+    assert gates == {"min_agreement": 0.999, "max_accuracy_drop": 0.25, "max_class_drop": 2.0}
+    run(
+        "verify", out, "--eval-data", tiny_eval_csv, "--min-agreement", 0.5, "--report", report_path
+    )
+    gates = json.loads(report_path.read_text())["thresholds"]
+    assert gates["min_agreement"] == 0.5 and gates["max_accuracy_drop"] == 0.25

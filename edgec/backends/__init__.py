@@ -8,6 +8,11 @@ that listing backends never imports a heavy runtime. It does three things:
   that go into the package and returns them with metadata for the manifest;
 - `load(package_dir, compiled, options)`: a runner whose `run(inputs)` maps numpy
   inputs by name to numpy logits.
+
+Compiling can need less than running: an OpenVINO IR for an NPU, or a TensorRT graph
+whose engine is built on the Jetson, can be made on any machine. `compile_problem`
+says what stops a build here, and `check_runner` is how such a package is verified on
+a machine without its device (OpenVINO's CPU plugin, ONNX Runtime on the graph).
 """
 
 from __future__ import annotations
@@ -62,9 +67,23 @@ class Backend:
                 else f"pip install {' '.join(missing)}"
             )
             return f"{', '.join(missing)} is not installed: {fix}"
-        if device is not None and device not in self.devices:
+        if device is not None and not self.serves(device):
             return f"device {device!r} is not served by {self.name} (it serves {', '.join(self.devices)})"
         return None
+
+    def serves(self, device: str) -> bool:
+        """Device names are case-insensitive: targets say "cpu" or "CPU" alike."""
+        return device.lower() in (d.lower() for d in self.devices)
+
+    def compile_problem(self, device: str | None, options: dict) -> str | None:
+        """Why this machine cannot make a package for `device`, or None; by default,
+        whatever stops it from running one."""
+        return self.available(device)
+
+    def check_runner(self, package_dir: Path, compiled: dict, options: dict):
+        """(runner, None) on the target's device; backends that can compile for absent
+        devices return a runner on this machine and a line saying what it checks."""
+        return self.load(package_dir, compiled, options), None
 
     def version(self) -> str | None:
         for module in self.requires[:1]:

@@ -123,6 +123,17 @@ def _nncf_target_device(nncf, options: dict):
     return getattr(nncf.TargetDevice, family, nncf.TargetDevice.ANY)
 
 
+def _nncf_settings(nncf, options: dict, method: str, calibration_samples: int) -> dict:
+    """What the manifest records of an NNCF quantization."""
+    return {
+        "method": method,
+        "nncf_version": nncf.__version__,
+        "model_type": "transformer",
+        "target_device": _nncf_target_device(nncf, options).value,
+        "calibration_samples": calibration_samples,
+    }
+
+
 def quantize_int8(model, calibration: list[dict], options: dict):
     import nncf
 
@@ -135,14 +146,7 @@ def quantize_int8(model, calibration: list[dict], options: dict):
         target_device=_nncf_target_device(nncf, options),
         subset_size=len(samples),
     )
-    settings = {
-        "method": "nncf-ptq",
-        "nncf_version": nncf.__version__,
-        "model_type": "transformer",
-        "target_device": _nncf_target_device(nncf, options).value,
-        "calibration_samples": len(samples),
-    }
-    return quantized, settings
+    return quantized, _nncf_settings(nncf, options, "nncf-ptq", len(samples))
 
 
 def quantize_int8_accuracy_control(model, calibration: list[dict], options: dict):
@@ -187,11 +191,7 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], options: dict
     )
     final = core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     settings = {
-        "method": "nncf-accuracy-control",
-        "nncf_version": nncf.__version__,
-        "model_type": "transformer",
-        "target_device": _nncf_target_device(nncf, options).value,
-        "calibration_samples": len(calibration_samples),
+        **_nncf_settings(nncf, options, "nncf-accuracy-control", len(calibration_samples)),
         "validation_samples": len(items),
         "validation_metric": metric,
         "validation_value": agreement_fn(final, items)[0],
@@ -340,6 +340,31 @@ class OpenVinoBackend(Backend):
                 "build for intel-cpu, or build on a machine with the device and its driver"
             )
         return None
+
+    def compile_problem(self, device: str | None, options: dict) -> str | None:
+        """The IR is device-independent: openvino and nncf are all a build needs."""
+        reason = Backend.available(self, None)
+        if reason or device is None:
+            return reason
+        if device_family(device) not in self.devices:
+            return (
+                f"device {device!r} is not served by openvino (it serves {', '.join(self.devices)})"
+            )
+        return None
+
+    def check_runner(self, package_dir, compiled, options):
+        """The target's device when present; else OpenVINO's CPU plugin on the same IR,
+        with the NPU's fixed shapes kept, so the package is still checked here."""
+        device = str(options.get("device", "CPU")).upper()
+        if self.available(device) is None:
+            return self.load(package_dir, compiled, options), None
+        family = device_family(device)
+        on_cpu = {**options, "device": "CPU", "static_shapes": family == "NPU"}
+        where = (
+            f"OpenVINO's CPU plugin: there is no {family} device on this machine, so the IR "
+            f"was checked on the CPU{' with the NPU’s fixed shapes' if family == 'NPU' else ''}"
+        )
+        return self.load(package_dir, compiled, on_cpu), where
 
     def compile(self, onnx_path, precision, calibration, options, workdir) -> Compiled:
         import openvino as ov

@@ -381,7 +381,7 @@ class TensorRTRunner:
 
 class TensorRTBackend(Backend):
     def available(self, device: str | None = None) -> str | None:
-        if device is not None and device not in self.devices:
+        if device is not None and not self.serves(device):
             return (
                 f"device {device!r} is not served by tensorrt (it serves {', '.join(self.devices)})"
             )
@@ -392,6 +392,32 @@ class TensorRTBackend(Backend):
         if gpu is None:
             return f"no CUDA device found ({why}): build for a CPU target, or on a machine with an NVIDIA GPU"
         return None
+
+    def compile_problem(self, device: str | None, options: dict) -> str | None:
+        """build_on_device packages the graph and a recipe: no TensorRT, no GPU here."""
+        if options.get("build_on_device"):
+            if device is not None and not self.serves(device):
+                return f"device {device!r} is not served by tensorrt"
+            return None
+        return self.available(device)
+
+    def check_runner(self, package_dir, compiled, options):
+        """Without TensorRT here, a build_on_device package's graph is checked with ONNX
+        Runtime on the CPU: int8 with its Q/DQ nodes, other precisions in fp32."""
+        if compiled.get("build_on_device") and self.available(options.get("device")):
+            from edgec.backends.onnxruntime import OrtRunner
+
+            what = (
+                "its int8 Q/DQ graph"
+                if compiled.get("precision") == "int8"
+                else "its graph in fp32 (fp16 effects are not checked)"
+            )
+            where = (
+                f"ONNX Runtime on the CPU: the engine is built on the device at first load; "
+                f"{what} was checked here"
+            )
+            return OrtRunner(Path(package_dir) / ONNX_FILE, options), where
+        return self.load(package_dir, compiled, options), None
 
     def version(self) -> str | None:
         if tensorrt_problem():

@@ -20,7 +20,6 @@ import hashlib
 import json
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
@@ -145,20 +144,6 @@ def verify_against_source(source, predictor, eval_set, thresholds, ui=None) -> d
 # ---------------------------------------------------------------- edgec verify
 
 
-def _load_predictor(directory: Path, manifest: dict):
-    from edgec.errors import BackendUnavailable
-    from edgec.plugins import get_backend
-    from edgec.runtime import Predictor, runtime_options
-
-    backend = get_backend(manifest["backend"]["name"])
-    options = runtime_options(manifest)
-    reason = backend.available(options.get("device"))
-    if reason:
-        raise BackendUnavailable(f"cannot run this {backend.name} package here: {reason}")
-    runner = backend.load(directory, manifest["backend"], options)
-    return Predictor(directory, manifest, runner)
-
-
 def verify_package(
     package,
     eval_data,
@@ -175,6 +160,7 @@ def verify_package(
     """
     from edgec.package import integrity_problems, opened, read_manifest
     from edgec.pipeline import DataOptions
+    from edgec.runtime import checking_predictor
     from edgec.verify.parity import resolved_thresholds
 
     ui = ui or SilentUI()
@@ -184,7 +170,8 @@ def verify_package(
         manifest = read_manifest(directory)
         recorded = manifest.get("verification") or {}
         target_gates = (manifest.get("target") or {}).get("verify") or {}
-        gates = resolved_thresholds({**target_gates, **(thresholds or {})})
+        given = {k: v for k, v in (thresholds or {}).items() if v is not None}
+        gates = resolved_thresholds({**target_gates, **given})
         labels = manifest["labels"]
         eval_set = data.load(eval_data, {name: i for i, name in enumerate(labels)})
         if len(eval_set) == 0:
@@ -221,7 +208,10 @@ def verify_package(
             warn.append("the package is UNVERIFIED: it was built with --no-verify")
         with ui.step("loading the package"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            predictor = _load_predictor(directory, manifest)
+            predictor, checked_on = checking_predictor(directory, manifest)
+        if checked_on:
+            base["checked_on"] = checked_on
+            warn.append(f"checked with {checked_on}")
         try:
             if reference is not None:
                 report = _verify_with_reference(
