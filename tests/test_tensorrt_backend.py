@@ -9,6 +9,7 @@ skips with its reason where TensorRT or CUDA is missing.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -118,6 +119,30 @@ def test_cuda_detection_does_not_need_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip()
+
+
+def test_availability_of_an_installed_tensorrt_is_read_without_importing_it(tmp_path):
+    """A tensorrt that raises on import, with its distribution metadata: `edgec backends`
+    reads its version from the metadata and never imports it; building does."""
+    (tmp_path / "tensorrt").mkdir()
+    (tmp_path / "tensorrt" / "__init__.py").write_text("raise ImportError('imported!')\n")
+    info = tmp_path / "tensorrt-10.9.0.34.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tensorrt\nVersion: 10.9.0.34\n")
+    code = (
+        "import sys\n"
+        "from edgec.cli import backend_rows\n"
+        "row = next(r for r in backend_rows() if r['name'] == 'tensorrt')\n"
+        "assert 'tensorrt' not in sys.modules, 'imported'\n"
+        "from edgec.backends.tensorrt import tensorrt_problem\n"
+        "print(row['reason']); print(tensorrt_problem(load=True))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env
+    ).stdout.splitlines()
+    assert out[0].startswith("no CUDA device found")  # 10.x is supported: on to the GPU
+    assert "fails to import (ImportError: imported!)" in out[1]
 
 
 def test_listing_backends_does_not_import_tensorrt():

@@ -30,6 +30,7 @@ import importlib.util
 import json
 import os
 import re
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -46,6 +47,7 @@ ONNX_FILE = "model.onnx"
 RECIPE_FILE = "trt_recipe.json"
 RECIPE_VERSION = 1
 SUPPORTED_MAJORS = (10, 11)
+DISTRIBUTIONS = ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu11")
 DEFAULT_WORKSPACE_MB = 1024
 FP32_LAYER_TYPES = ("NORMALIZATION", "SOFTMAX")
 FP32_LAYER_NAMES = re.compile(r"layer_?norm|softmax", re.IGNORECASE)  # decomposed LayerNorm, too
@@ -62,17 +64,38 @@ class TensorRTBuildError(BackendUnavailable):
 # ---------------------------------------------------------------- what is here
 
 
-def tensorrt_problem() -> str | None:
-    """Why the tensorrt module cannot be used here, or None."""
+def installed_version() -> str | None:
+    """TensorRT's version without importing it: the import takes seconds and loads CUDA
+    libraries, which listing backends must not. A module already imported answers for
+    itself; otherwise the distribution's metadata does."""
+    module = sys.modules.get("tensorrt")
+    if module is not None:
+        return str(getattr(module, "__version__", "")) or None
+    for distribution in DISTRIBUTIONS:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def tensorrt_problem(load: bool = False) -> str | None:
+    """Why the tensorrt module cannot be used here, or None. `load` imports it, which
+    also catches a wheel built for another CUDA; only building and loading need that."""
     if importlib.util.find_spec("tensorrt") is None:
         return NOT_INSTALLED
-    try:
-        import tensorrt as trt
-    except Exception as e:  # a wheel built for another CUDA fails inside its import
-        return f"tensorrt is installed but fails to import ({type(e).__name__}: {e}): reinstall it for this machine's CUDA"
-    major = int(str(trt.__version__).split(".")[0])
+    version = installed_version()
+    if version is None or load:
+        try:
+            import tensorrt as trt
+        except Exception as e:  # a wheel built for another CUDA fails inside its import
+            return f"tensorrt is installed but fails to import ({type(e).__name__}: {e}): reinstall it for this machine's CUDA"
+        version = str(trt.__version__)
+    major = int(version.split(".")[0])
     if major not in SUPPORTED_MAJORS:
-        return f"TensorRT {trt.__version__} is unsupported (need 10.x or 11.x): pip install 'tensorrt>=10,<12'"
+        return (
+            f"TensorRT {version} is unsupported (need 10.x or 11.x): pip install 'tensorrt>=10,<12'"
+        )
     return None
 
 
@@ -113,7 +136,7 @@ def cuda_device() -> tuple[dict | None, str]:
 
 def require_tensorrt_and_gpu():
     """(tensorrt module, GPU facts), or BackendUnavailable saying what is missing."""
-    problem = tensorrt_problem()
+    problem = tensorrt_problem(load=True)
     if problem:
         raise BackendUnavailable(problem)
     gpu, why = cuda_device()
@@ -420,11 +443,7 @@ class TensorRTBackend(Backend):
         return self.load(package_dir, compiled, options), None
 
     def version(self) -> str | None:
-        if tensorrt_problem():
-            return None
-        import tensorrt as trt
-
-        return trt.__version__
+        return None if tensorrt_problem() else installed_version()
 
     def compile(self, onnx_path, precision, calibration, options, workdir) -> Compiled:
         if precision not in self.precisions:
