@@ -63,26 +63,16 @@ def cache() -> Path:
     return path
 
 
-def build_key(backend: str = "") -> str:
-    """Packages are rebuilt when the code that compiles them changes (for ONNX Runtime,
-    the compile functions only: session options apply at load time)."""
-    import inspect
+def build_key(backend: str, model: Path) -> str:
+    """Packages are rebuilt when the model's weights or the code that compiles them
+    changes: the exporter, the backend's module, and the shared backend base."""
+    from edgec.model import sha256_of, weights_file
 
-    digest = hashlib.sha256((ROOT / "edgec/export.py").read_bytes())
-    if backend == "onnxruntime":
-        from edgec.backends import onnxruntime as ort_backend
-
-        for fn in (
-            ort_backend.fuse_transformer_ops,
-            ort_backend.quantize_static_qdq,
-            ort_backend.quantize_dynamic_int8,
-            ort_backend.OnnxRuntimeBackend.compile,
-        ):
-            digest.update(inspect.getsource(fn).encode())
-    else:
-        p = ROOT / "edgec" / "backends" / f"{backend}.py"
-        if p.is_file():
-            digest.update(p.read_bytes())
+    digest = hashlib.sha256(sha256_of(weights_file(model)).encode())
+    for source in ("export.py", "backends/__init__.py", f"backends/{backend}.py"):
+        path = ROOT / "edgec" / source
+        if path.is_file():
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
 
 
@@ -226,7 +216,7 @@ def build_packages(model: Path, name: str, specs: list[str], calibration: list[s
     out, failed = {}, {}
     for spec in specs:
         backend = bench.parse_backend(spec)[0]
-        root = cache() / "packages" / f"{name}-{backend}-{build_key(backend)}"
+        root = cache() / "packages" / f"{name}-{backend}-{build_key(backend, model)}"
         root.mkdir(parents=True, exist_ok=True)
         target = root / spec.replace(":", "-")
         if (target / "edgec.json").is_file():
@@ -793,7 +783,6 @@ def main() -> None:
         "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": describe_machine(),
         "threads": threads,
-        "build_keys": {b: build_key(b) for b in ("onnxruntime", "openvino")},
     }
     whole = CpuLoad().start()
     results["bert_base"] = section_bert_base(threads, runs)

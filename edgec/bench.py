@@ -35,6 +35,7 @@ PERCENTILES = (50, 90, 95, 99)
 BASELINE_DYNAMIC = "pytorch-fp32 dynamic"
 BASELINE_PADDED = "pytorch-fp32 padded"
 ROUNDS = 5
+COLD_START_TIMEOUT = 120  # seconds a new process may take to its first prediction
 
 
 # ------------------------------------------------------------------- subjects
@@ -120,14 +121,17 @@ def onnx_file_subject(
 ):
     """A foreign ONNX file (e.g. optimum's) timed by edgec's ORT session code, with the
     tokenizer and postprocessing of `package`: only the model differs."""
+    from contextlib import ExitStack
+
     from edgec.backends.onnxruntime import OrtRunner
     from edgec.package import opened, read_manifest
     from edgec.runtime import Predictor, runtime_options
 
-    directory = opened(package).__enter__()
+    stack = ExitStack()  # an archive stays unpacked until the subject is closed
+    directory = stack.enter_context(opened(package))
     manifest = read_manifest(directory)
     runner = OrtRunner(Path(onnx_path), runtime_options(manifest, threads))
-    predictor = Predictor(directory, manifest, runner)
+    predictor = Predictor(directory, manifest, runner, keep_alive=stack)
     return Subject(
         name=name,
         kind="onnx-file",
@@ -137,6 +141,7 @@ def onnx_file_subject(
         model=runner.run,
         predict=lambda texts: predictor.predict(texts, batch_size=max(1, len(texts))),
         size_bytes=Path(onnx_path).stat().st_size,
+        close=predictor.close,
     )
 
 
@@ -341,6 +346,11 @@ def collect_subjects(
         if progress:
             progress(f"loading the PyTorch baseline {source}")
         subjects = [*pytorch_subjects(source, threads, padded), *subjects]
+    elif baseline and progress:
+        progress(
+            "no PyTorch baseline: the packages' source model is not on this machine (or was "
+            "a distilled student); pass its folder too: edgec bench PKG... MODEL"
+        )
     return subjects
 
 
@@ -404,17 +414,32 @@ def cold_start(argv: list[str], runs: int = 3) -> dict:
     The child's own clock starts after the interpreter is up, so the parent's clock is
     the one reported; disk caches are warm after the first run (reported separately).
     """
+    import tempfile
+    import threading
+
     samples, reports = [], []
     for _ in range(runs):
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env()
-        )
-        line = proc.stdout.readline()
-        elapsed = time.perf_counter() - started
-        _, err = proc.communicate()
+        # stderr goes to a file: a chatty child must not block on a full pipe, and a
+        # child that hangs is killed rather than hanging the benchmark.
+        with tempfile.TemporaryFile(mode="w+") as err:
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=err, text=True, env=_child_env()
+            )
+            watchdog = threading.Timer(COLD_START_TIMEOUT, proc.kill)
+            watchdog.start()
+            try:
+                line = proc.stdout.readline()
+                elapsed = time.perf_counter() - started
+                proc.communicate()
+            finally:
+                watchdog.cancel()
+            err.seek(0)
+            message = (err.read().strip().splitlines() or ["no output"])[-1]
         if proc.returncode != 0 or not line.strip():
-            return {"error": (err.strip().splitlines() or ["no output"])[-1]}
+            if elapsed >= COLD_START_TIMEOUT:
+                message = f"no prediction within {COLD_START_TIMEOUT} s"
+            return {"error": message}
         samples.append(elapsed)
         reports.append(json.loads(line))
     last = reports[-1]
