@@ -17,6 +17,7 @@ import click
 
 from edgec import __version__
 from edgec.errors import EdgecError
+from edgec.verify.checks import DEFAULT_MIN_RETENTION
 
 EXIT_INTERNAL = 4
 EXIT_CODES_HELP = """\b
@@ -47,7 +48,12 @@ class EdgecGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
-            click.secho("interrupted: nothing was written", err=True, fg="red")
+            click.secho(
+                "interrupted: a build leaves nothing behind; an interrupted distill keeps its "
+                "checkpoints (continue with --resume)",
+                err=True,
+                fg="red",
+            )
             ctx.exit(130)
         except Exception as e:
             if _verbose(ctx):
@@ -202,14 +208,33 @@ def distill_hyperparameters(pairs: tuple[str, ...]) -> dict:
     from edgec.distill.run import Hyperparameters
 
     options = parse_options(pairs, "--distill-option")
-    known = [f.name for f in fields(Hyperparameters)]
-    for key in options:
-        if key not in known:
+    types = {f.name: str(f.type) for f in fields(Hyperparameters)}
+    for key, value in options.items():
+        if key not in types:
             raise click.BadParameter(
-                f"{key!r} is not a distillation hyperparameter; choose from {', '.join(known)}",
+                f"{key!r} is not a distillation hyperparameter; choose from {', '.join(types)}",
                 param_hint="--distill-option",
             )
+        options[key] = _typed(key, value, types[key])
     return options
+
+
+def _typed(key: str, value, type_name: str):
+    """`epochs=2` -> 2.0 for a float field; a value of the wrong kind is a usage error."""
+    if value is None and "None" in type_name:
+        return None
+    try:
+        if type_name.startswith("float"):
+            return float(value)
+        if type_name.startswith("int"):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+    except (TypeError, ValueError):
+        raise click.BadParameter(
+            f"{key}={value!r}: give {type_name.split()[0]} value", param_hint="--distill-option"
+        ) from None
+    return str(value)
 
 
 def data_options(f):
@@ -418,7 +443,7 @@ def render_rows(title: str, rows) -> None:
 @click.option(
     "--min-retention",
     type=float,
-    default=0.97,
+    default=DEFAULT_MIN_RETENTION,
     show_default=True,
     help="With --distill: refuse (exit 1) when student/teacher accuracy is below this.",
 )
@@ -477,11 +502,21 @@ def build(
     from edgec.pipeline import build as run_build
     from edgec.targets import get_target
 
-    if (train_data or validation_data or unlabeled or distill_options) and not distill_student:
-        raise click.UsageError(
-            "--train-data, --validation-data, --unlabeled and --distill-option are for "
-            "--distill STUDENT"
-        )
+    ctx = click.get_current_context()
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in (
+            "train_data",
+            "validation_data",
+            "unlabeled",
+            "distill_options",
+            "distill_device",
+            "min_retention",
+        )  # fmt: skip
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    ]
+    if given and not distill_student:
+        raise click.UsageError(f"{', '.join(given)} only apply with --distill STUDENT")
     request = BuildRequest(
         model=model,
         target=get_target(target_name, targets_files),
@@ -885,8 +920,13 @@ def bench(
             threads=threads,
             cold_runs=cold_runs,
         )
-        with ui.step(f"timing {len(subjects)} subjects ({config.mode})"):
-            report = measure(subjects, config)
+        try:
+            with ui.step(f"timing {len(subjects)} subjects ({config.mode})"):
+                report = measure(subjects, config)
+        finally:
+            for subject in subjects:
+                if subject.close:
+                    subject.close()
     render_table(report, console())
     if json_out:
         write_json(report, json_out)
@@ -1101,7 +1141,8 @@ def verify(
     (agreement, accuracy, per-class F1, logit deltas, KL, ECE, flipped examples).
     Without it: the package's accuracy and predictions on the build's eval data
     against what the build recorded; the report lists what could not be re-checked.
-    Exit 0 when every check passes, 1 when one fails, 2 for bad input.
+    Exit 0 when every check passes, 1 when one fails, 2 for bad input, 3 when the
+    package's backend is not installed here.
 
     \b
     Example (CI):

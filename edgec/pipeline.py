@@ -84,6 +84,7 @@ class Candidate:
     model_files: list[str] = field(default_factory=list)  # what the backend compiled
     predictor: object = None
     checked_on: str | None = None  # set when verified somewhere other than the device
+    error: EdgecError | None = None  # why it could not be built or checked at all
     verification: dict = field(default_factory=dict)
     p50_ms: float | None = None
 
@@ -167,6 +168,7 @@ def build(request: BuildRequest, ui=None) -> dict:
     from edgec.export import export_onnx
     from edgec.model import load_source_model
     from edgec.package import check_output, read_manifest, write_package
+    from edgec.verify.parity import resolved_thresholds
     from edgec.verify.reference import calibration_batches
 
     ui = ui or SilentUI()
@@ -228,6 +230,8 @@ def build(request: BuildRequest, ui=None) -> dict:
             **source.shape_facts(),
             "max_length": source.max_length,
             "pad_token_id": source.tokenizer.pad_token_id,
+            # what OpenVINO's accuracy control may lose: the build's own gate
+            "max_accuracy_drop": resolved_thresholds(thresholds)["max_accuracy_drop"],
             **request.options,
         }
         several = len(pairs) > 1
@@ -240,6 +244,7 @@ def build(request: BuildRequest, ui=None) -> dict:
             except EdgecError as e:
                 if not several:
                     raise
+                candidate.error = e
                 candidate.verification = {"status": "failed", "failures": [str(e)]}
                 ui.note(f"{candidate.name} failed: {e}")
             candidates.append(candidate)
@@ -330,6 +335,8 @@ def pick_candidate(candidates: list[Candidate], rule: str, target) -> Candidate:
             ),
             candidates[0],
         )
+        if chosen.error is not None and not isinstance(chosen.error, VerificationFailed):
+            raise chosen.error  # it could not be built here: its own message and exit code
         if chosen.failed:
             others = [c.name for c in candidates if not c.failed]
             hint = f" (passed: {', '.join(others)}; --pick fastest packages one)" if others else ""

@@ -77,6 +77,18 @@ class Predictor:
     def verified(self) -> bool:
         return self.manifest.get("verification", {}).get("status") == "passed"
 
+    def _check_pairs(self, pairs) -> None:
+        """A pair model fed single texts (or the reverse) answers, wrongly: refuse."""
+        from edgec.errors import BadInput
+
+        if self.preprocessing.get("text_pair") and pairs is None:
+            raise BadInput(
+                "this package classifies text pairs: give the second texts too "
+                "(--input FILE with a text_pair column, or --text-pair-column)"
+            )
+        if not self.preprocessing.get("text_pair") and pairs is not None:
+            raise BadInput("this package classifies single texts, not pairs: drop the second texts")
+
     def encode(self, texts: list[str], pairs: list[str] | None = None) -> dict[str, np.ndarray]:
         batch = list(zip(texts, pairs, strict=True)) if pairs is not None else list(texts)
         encodings = self.tokenizer.encode_batch(batch)
@@ -93,6 +105,7 @@ class Predictor:
         self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32
     ) -> np.ndarray:
         """Logits in input order; batches are length-sorted so padding stays small."""
+        self._check_pairs(pairs)
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)

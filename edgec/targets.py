@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import platform
+import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import tomllib
-
 from edgec.errors import BadInput
+from edgec.machine import cores
 from edgec.verify.checks import DEFAULT_GATES
 
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp")
@@ -134,9 +134,7 @@ def host_isa() -> dict:
         "vnni": bool({"avx512_vnni", "avx_vnni"} & flags),
         "amx": "amx_int8" in flags,
         "dotprod": "asimddp" in flags,
-        "cores": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
+        "cores": cores(),
     }
 
 

@@ -11,11 +11,11 @@ import pytest
 from conftest import FAMILIES, random_sentences
 
 from edgec.model import load_source_model
+from edgec.verify.checks import failure_messages
 from edgec.verify.tokenizer import (
     PROBES,
     generated_texts,
     normalizer_flags,
-    tokenizer_failures,
     tokenizer_report,
 )
 
@@ -41,7 +41,7 @@ def _report(source, path=None, preprocessing=None, texts=None, pairs=None, **kw)
 @pytest.mark.parametrize("family", FAMILIES)
 def test_a_faithful_package_tokenizer_passes_every_check(sources, family):
     report = _report(sources[family])
-    assert tokenizer_failures(report) == [], report["checks"]
+    assert failure_messages(report["checks"]) == [], report["checks"]
     assert report["comparisons"]["probes"]["compared"] == len(PROBES)
     assert report["comparisons"]["generated"]["compared"] == 40
     slow = report["slow_variant"]
@@ -57,11 +57,11 @@ def test_a_faithful_package_tokenizer_passes_every_check(sources, family):
 def test_text_pairs_are_compared_with_their_truncation(sources, family):
     texts = random_sentences(20, seed=3)
     report = _report(sources[family], texts=texts, pairs=random_sentences(20, seed=4))
-    assert tokenizer_failures(report) == []
+    assert failure_messages(report["checks"]) == []
     missing = _report(
         sources[family], texts=texts, preprocessing=sources[family].preprocessing(True)
     )
-    assert any("no pair column" in f for f in tokenizer_failures(missing))
+    assert any("no pair column" in f for f in failure_messages(missing["checks"]))
 
 
 def test_a_cased_tokenizer_json_is_caught(sources, tmp_path):
@@ -74,14 +74,14 @@ def test_a_cased_tokenizer_json_is_caught(sources, tmp_path):
     report = _report(source, path=cased, texts=["The MOVIE was GOOD", "a film"])
     failed = {c["name"] for c in report["checks"] if c["status"] == "failed"}
     assert {"tokenizer-static", "tokenizer-eval-texts", "tokenizer-probes"} <= failed
-    assert any("do_lower_case=True" in f for f in tokenizer_failures(report))
+    assert any("do_lower_case=True" in f for f in failure_messages(report["checks"]))
 
 
 def test_a_max_length_other_than_trainings_is_caught(sources):
     source = sources["bert"]
     preprocessing = {**source.preprocessing(), "max_length": 32}  # trained with 128
     report = _report(source, preprocessing=preprocessing)
-    failures = tokenizer_failures(report)
+    failures = failure_messages(report["checks"])
     assert any("max_length is 32 in the package but 128 in training" in f for f in failures)
     assert report["comparisons"]["probes"]["mismatches"] > 0  # the far-too-long probes
 
@@ -97,7 +97,7 @@ def test_a_max_length_other_than_trainings_is_caught(sources):
 def test_other_setting_drift_is_caught(sources, key, value, expected):
     source = sources["bert"]
     preprocessing = {**source.preprocessing(), key: value}
-    failures = tokenizer_failures(_report(source, preprocessing=preprocessing))
+    failures = failure_messages(_report(source, preprocessing=preprocessing)["checks"])
     assert any(expected in f for f in failures)
 
 
@@ -105,7 +105,7 @@ def test_special_token_ids_must_match_the_runtime_vocabulary(sources):
     source = sources["bert"]
     preprocessing = copy.deepcopy(source.preprocessing())
     preprocessing["special_tokens"]["cls_token"]["id"] = 4
-    failures = tokenizer_failures(_report(source, preprocessing=preprocessing))
+    failures = failure_messages(_report(source, preprocessing=preprocessing)["checks"])
     assert any("cls_token" in f and "'[CLS]' to 2" in f for f in failures)
 
 
@@ -114,7 +114,7 @@ def test_embeddings_smaller_than_the_vocabulary_are_caught(tiny_models, tmp_path
     source = load_source_model(model)
     source.config.vocab_size = 10  # as if the embedding had 10 rows
     source.config.pad_token_id = 1
-    failures = tokenizer_failures(_report(source))
+    failures = failure_messages(_report(source)["checks"])
     assert any("embedding has 10 rows" in f for f in failures)
     assert any(
         "pad_token_id is 0 in the tokenizer but 1 in the model config" in f for f in failures
@@ -126,7 +126,7 @@ def test_a_high_unk_rate_is_a_visible_warning(sources):
     report = _report(sources["bert"], texts=texts)
     assert report["unk_rate"] > 0.5
     assert any(w.startswith("HIGH UNK RATE") for w in report["warnings"])
-    assert tokenizer_failures(report) == []  # a warning, not a failure
+    assert failure_messages(report["checks"]) == []  # a warning, not a failure
     plain = _report(sources["bert"])
     assert plain["unk_rate"] == 0.0 and plain["warnings"] == []
     assert plain["fertility"] == pytest.approx(1.0)
@@ -147,4 +147,4 @@ def test_without_hypothesis_the_generated_check_is_skipped_not_failed(sources, m
     report = _report(sources["bert"])
     (generated,) = [c for c in report["checks"] if c["name"] == "tokenizer-generated"]
     assert generated["status"] == "skipped" and "pip install hypothesis" in generated["message"]
-    assert tokenizer_failures(report) == []
+    assert failure_messages(report["checks"]) == []

@@ -115,10 +115,13 @@ def test_an_edited_model_file_fails_integrity_and_still_reports(package, tiny_ev
 )
 def test_bad_input_exits_2_and_writes_nothing(package, tiny_eval_csv, tmp_path, args, message):
     args = [a.replace("{eval}", str(tiny_eval_csv)) for a in args]
-    result = run("verify", package, *args)
+    reports = ["--junit", tmp_path / "r.xml", "--summary", tmp_path / "r.md"]
+    if "--report" not in args:
+        reports += ["--report", tmp_path / "r.json"]
+    result = run("verify", package, *args, *reports)
     assert result.exit_code == 2
     assert message in result.output
-    assert not list(tmp_path.iterdir())
+    assert not list(tmp_path.iterdir())  # none of the three reports was written
 
 
 def test_unlabeled_data_checks_only_agreement_and_says_so(package, tiny_bert, tmp_path):

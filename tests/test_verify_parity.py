@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgec.verify.checks import DEFAULT_GATES, failure_lines
+from edgec.verify.checks import DEFAULT_GATES, failure_lines, failure_messages
 from edgec.verify.parity import (
     expected_calibration_error,
     parity_checks,
-    parity_failures,
     parity_report,
 )
 from edgec.verify.suite import decode_predictions, encode_predictions
@@ -32,7 +31,7 @@ def test_identical_logits_are_perfect_parity():
     assert report["flipped"] == [] and report["flipped_count"] == 0
     assert report["delta"]["accuracy"] == 0.0
     assert report["reference"]["accuracy"] == 75.0
-    assert parity_failures(report, DEFAULT_GATES) == []
+    assert failure_messages(parity_checks(report, DEFAULT_GATES)) == []
 
 
 def test_flips_are_listed_worst_first_with_both_labels_and_margins():
@@ -89,15 +88,15 @@ def test_each_gate_fails_with_a_sentence_naming_its_option():
     assert any("--max-accuracy-drop" in line for line in lines)
     assert any("'positive' F1" in line and "--max-class-drop" in line for line in lines)
     relaxed = {"min_agreement": 0.9, "max_accuracy_drop": 10, "max_class_drop": 12}
-    assert parity_failures(report, relaxed) == []
+    assert failure_messages(parity_checks(report, relaxed)) == []
 
 
 def test_unset_thresholds_fall_back_to_the_defaults():
     ref = _logits([1.0] * 10)
     cand = _logits([1.0] * 9 + [-1.0])
     report = parity_report(ref, cand, NAMES, list("abcdefghij"))
-    assert parity_failures(report, {"min_agreement": None}) != []  # default applies
-    assert parity_failures(report, {"min_agreement": 0.85}) == []
+    assert failure_messages(parity_checks(report, {"min_agreement": None})) != []  # default applies
+    assert failure_messages(parity_checks(report, {"min_agreement": 0.85})) == []
 
 
 def test_a_permuted_id2label_is_named_as_such():
@@ -108,7 +107,7 @@ def test_a_permuted_id2label_is_named_as_such():
         "negative": "positive",
         "positive": "negative",
     }
-    (line,) = parity_failures(report, DEFAULT_GATES)
+    (line,) = failure_messages(parity_checks(report, DEFAULT_GATES))
     assert "labels look permuted" in line and "90.0%" in line
     honest = parity_report(-swapped, -swapped, NAMES, [str(i) for i in range(80)], gold)
     assert honest["label_permutation"] is None

@@ -23,10 +23,10 @@ import numpy as np
 from edgec.backends import Backend, Compiled
 from edgec.errors import BadInput
 from edgec.plugins import hookimpl
+from edgec.verify.checks import DEFAULT_GATES
 
 MODEL_XML = "model.xml"
 MODEL_BIN = "model.bin"
-DEFAULT_MAX_ACCURACY_DROP = 1.0  # points, as in the targets' verify tables
 DEFAULT_RESTORE_ITERATIONS = 16  # bounds accuracy control's layer-reverting loop
 DEFAULT_SEQUENCE_BUCKET = 16  # pad lengths to a multiple: few shapes (OpenVinoRunner)
 
@@ -155,7 +155,8 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], options: dict
     options["validation"]: optional list of (inputs_dict, labels_array) batches; then
     the metric is accuracy against those labels. Without it the metric is argmax
     agreement with this fp32 model on the calibration texts, which needs no labels.
-    options["max_accuracy_drop"] is in points (1.0 = one percentage point).
+    options["max_accuracy_drop"] is in points (1.0 = one percentage point); a build passes
+    its own --max-accuracy-drop gate (the target's, by default).
     options["accuracy_control"] may set max_num_iterations and ranking_subset_size.
     """
     import nncf
@@ -172,7 +173,7 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], options: dict
             zip(calibration_samples, predict_labels(fp32, calibration_samples), strict=True)
         )
         metric = "agreement-with-fp32"
-    max_drop_points = float(options.get("max_accuracy_drop", DEFAULT_MAX_ACCURACY_DROP))
+    max_drop_points = float(options.get("max_accuracy_drop", DEFAULT_GATES["max_accuracy_drop"]))
     schedule = {
         "max_num_iterations": DEFAULT_RESTORE_ITERATIONS,
         **options.get("accuracy_control", {}),

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from edgec.distill.run import DistillConfig, Hyperparameters, distill
 from edgec.errors import BadInput, VerificationFailed
-
-DEFAULT_MIN_RETENTION = 0.97
+from edgec.verify.checks import DEFAULT_MIN_RETENTION
 
 
 def distill_source(request, eval_set, workdir: Path, ui):
@@ -51,7 +50,12 @@ def distill_source(request, eval_set, workdir: Path, ui):
     report = distill(config, ui)
     teacher, student = report["teacher"], report["student"]
     retention = report["retention"]
-    if retention is None or retention < min_retention:
+    if retention is None:
+        raise VerificationFailed(
+            f"the teacher scores {teacher['accuracy']:.2f}% on {report['eval_data']}, so "
+            "retention means nothing: check that its labels match the model's id2label"
+        )
+    if retention < min_retention:
         raise VerificationFailed(
             f"the distilled student keeps {retention * 100:.1f}% of the teacher's accuracy "
             f"({student['accuracy']:.2f}% vs {teacher['accuracy']:.2f}% on {report['eval_data']}), "

@@ -107,6 +107,11 @@ def check_hyperparameters(hp: Hyperparameters) -> None:
         (hp.temperature <= 0, "--temperature must be > 0"),
         (hp.hidden_weight < 0 or hp.attention_weight < 0, "loss weights must be >= 0"),
         (hp.max_steps is not None and hp.max_steps < 1, "--max-steps must be >= 1"),
+        (hp.eval_steps is not None and hp.eval_steps < 1, "--eval-steps must be >= 1"),
+        (hp.logging_steps < 1, "--logging-steps must be >= 1"),
+        (hp.patience < 1, "--patience must be >= 1 (validations without improvement)"),
+        (hp.max_grad_norm <= 0, "--max-grad-norm must be > 0"),
+        (hp.weight_decay < 0, "--weight-decay must be >= 0"),
     ]
     for bad, message in problems:
         if bad:
@@ -206,15 +211,6 @@ def split_validation(train, seed: int, share: float = 0.1):
     return train.subset(sorted(order[cut:])), held_out
 
 
-def check_not_empty(path: Path) -> None:
-    """A CSV/TSV training file with a header and no rows is an empty training set."""
-    if path.is_file() and path.suffix.lower() in (".csv", ".tsv"):
-        with path.open("rb") as f:
-            rows = sum(1 for line in f if line.strip())
-        if rows < 2:
-            raise BadInput(f"{path} has no rows: the training set is empty; add examples")
-
-
 def _prepare_output(config: DistillConfig) -> Path:
     out = Path(config.output)
     checkpoints = out / CHECKPOINTS
@@ -293,7 +289,6 @@ def distill(config: DistillConfig, ui=None, callbacks=None) -> dict:
     student = build_student(spec, teacher, config.max_length)
     check_transfer(hp, teacher, student)
 
-    check_not_empty(Path(config.train_data))
     train = data.load(config.train_data, teacher.label2id)
     if train.labels is None:
         if hp.alpha == 0:

@@ -45,8 +45,12 @@ def backends() -> dict:
     found: dict = {}
 
     def register(backend):
-        if backend.name in found:
-            raise RuntimeError(f"two plugins register a backend named {backend.name!r}")
+        if backend.name in found:  # keep the first; say so where `edgec backends` shows it
+            BROKEN[f"{backend.name} (again)"] = (
+                f"a second plugin registers a backend named {backend.name!r}; it is ignored: "
+                "uninstall one of the two"
+            )
+            return
         found[backend.name] = backend
 
     plugin_manager().hook.register_backends(register=register)

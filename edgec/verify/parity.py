@@ -223,8 +223,3 @@ def parity_checks(report: dict, thresholds: dict) -> list[dict]:
         check("parity-class-f1", classes),
         check("labels-permutation", permutation_problems(report)),
     ]
-
-
-def parity_failures(report: dict, thresholds: dict) -> list[str]:
-    """The gates, as sentences; empty means the candidate passes."""
-    return [c["message"] for c in parity_checks(report, thresholds) if c["status"] == "failed"]

@@ -588,7 +588,3 @@ def tokenizer_report(
         "checks": checks,
         "passed": all(c["status"] != "failed" for c in checks),
     }
-
-
-def tokenizer_failures(report: dict) -> list[str]:
-    return [c["message"] for c in report["checks"] if c["status"] == "failed"]
