@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from edgec import __version__
-from edgec.errors import EdgecError
+from edgec.errors import BadInput, EdgecError
 from edgec.verify.checks import DEFAULT_MIN_RETENTION
 
 EXIT_INTERNAL = 4
@@ -192,7 +192,7 @@ def parse_options(pairs: tuple[str, ...], hint: str = "-O/--option") -> dict:
     options = {}
     for pair in pairs:
         if "=" not in pair:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=hint)
+            raise BadInput(f"{hint} {pair!r} is not KEY=VALUE, e.g. -O symmetric=true")
         key, value = pair.split("=", 1)
         try:
             options[key] = json.loads(value)
@@ -211,9 +211,9 @@ def distill_hyperparameters(pairs: tuple[str, ...]) -> dict:
     types = {f.name: str(f.type) for f in fields(Hyperparameters)}
     for key, value in options.items():
         if key not in types:
-            raise click.BadParameter(
-                f"{key!r} is not a distillation hyperparameter; choose from {', '.join(types)}",
-                param_hint="--distill-option",
+            raise BadInput(
+                f"--distill-option {key!r} is not a distillation hyperparameter; choose from "
+                f"{', '.join(types)}"
             )
         options[key] = _typed(key, value, types[key])
     return options
@@ -231,8 +231,8 @@ def _typed(key: str, value, type_name: str):
                 raise ValueError
             return int(value)
     except (TypeError, ValueError):
-        raise click.BadParameter(
-            f"{key}={value!r}: give {type_name.split()[0]} value", param_hint="--distill-option"
+        raise BadInput(
+            f"--distill-option {key}={value!r}: give {type_name.split()[0]} value"
         ) from None
     return str(value)
 
@@ -389,7 +389,9 @@ def render_rows(title: str, rows) -> None:
 @click.option(
     "--max-length",
     type=int,
-    help="Token limit (default: the tokenizer's, capped by the position embeddings).",
+    help="Token limit, for tokenizers that record none (default: the tokenizer's "
+    "model_max_length, capped by the position embeddings). A limit other than the one "
+    "training used fails the tokenizer check: that is what it is for.",
 )
 @click.option(
     "--trust-remote-code",
@@ -516,7 +518,7 @@ def build(
         if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
     ]
     if given and not distill_student:
-        raise click.UsageError(f"{', '.join(given)} only apply with --distill STUDENT")
+        raise BadInput(f"{', '.join(given)} only apply with --distill STUDENT: add it or drop them")
     request = BuildRequest(
         model=model,
         target=get_target(target_name, targets_files),
@@ -626,7 +628,6 @@ def predict(package, texts, input_file, text_column, text_pair_column, threads, 
     """
     import warnings
 
-    from edgec.errors import BadInput
     from edgec.runtime import load
 
     if bool(texts) == bool(input_file):
@@ -886,7 +887,6 @@ def bench(
     # slower on a busy CPU, which would flatter every ratio (benchmarks/NOTES.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from edgec.bench import BenchConfig, collect_subjects, measure, plot, render_table, write_json
-    from edgec.errors import BadInput
 
     texts = None
     if lengths_from is not None:
@@ -1071,8 +1071,6 @@ def distill(
 
 
 def _report_path(value: Path | None, option: str) -> Path | None:
-    from edgec.errors import BadInput
-
     if value is not None and not value.parent.is_dir():
         raise BadInput(
             f"{option} {value}: the folder {value.parent} does not exist; create it first"

@@ -173,3 +173,24 @@ def test_help_teaches():
     assert r.returncode == 0 and "Exit codes" in r.stdout and "edgec build" in r.stdout
     r = run_edgec("build", "--help")
     assert r.returncode == 0 and "--eval-data" in r.stdout and "Example" in r.stdout
+
+
+def test_pair_and_single_text_packages_refuse_the_other(tmp_path, tiny_bert, tiny_eval_csv):
+    """A model fed the wrong kind of input would answer, wrongly: it is refused."""
+    from conftest import write_csv
+
+    pairs = write_csv(
+        tmp_path / "pairs.csv",
+        [{"text": "a witty movie", "text_pair": "is it good?", "label": "class_1"}] * 4,
+    )
+    single, paired = tmp_path / "single", tmp_path / "paired"
+    for data, out in ((tiny_eval_csv, single), (pairs, paired)):
+        built = run_edgec("build", tiny_bert, "--eval-data", data, "-o", out, "--precision", "fp32")
+        assert built.returncode == 0, built.stderr
+    assert json.loads((paired / "edgec.json").read_text())["preprocessing"]["text_pair"]
+    assert_clean_error(run_edgec("predict", paired, "a witty movie"), 2, "classifies text pairs")
+    assert_clean_error(
+        run_edgec("predict", single, "--input", pairs), 2, "classifies single texts, not pairs"
+    )
+    ok = run_edgec("predict", paired, "--input", pairs, "--json")
+    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 4

@@ -256,6 +256,9 @@ def test_resume_continues_an_interrupted_run(tiny_bert, train_csv, tmp_path):
         (["--student", "layers:0"], 2, "N must be 1..1"),
         (["--student", "layers:1", "--device", "cuda"], 3, "no CUDA device"),
         (["--student", "layers:1", "--alpha", "1.5"], 2, "--alpha"),
+        (["--student", "layers:1", "--logging-steps", "0"], 2, "--logging-steps must be >= 1"),
+        (["--student", "layers:1", "--eval-steps", "-1"], 2, "--eval-steps must be >= 1"),
+        (["--student", "layers:1", "--patience", "0"], 2, "--patience must be >= 1"),
     ],
 )
 def test_bad_input_cli(tiny_bert, train_csv, tmp_path, args, code, message):
@@ -343,3 +346,32 @@ def test_default_layer_map_mirrors_depth():
     assert parse_layer_map("1:1,3:5", 6, 3) == [(1, 1), (3, 5)]
     with pytest.raises(BadInput, match="teacher layers 1..6"):
         parse_layer_map("1:7", 6, 3)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--distill-option", "epochs=abc"], "--distill-option epochs='abc': give float value"),
+        (["--distill-option", "max_steps=2.5"], "give int value"),
+        (["--distill-option", "lr=1"], "'lr' is not a distillation hyperparameter"),
+        (["--distill-option", "epochs"], "is not KEY=VALUE"),
+    ],
+)
+def test_build_distill_options_are_checked(
+    tiny_bert, train_csv, tiny_eval_csv, tmp_path, args, message
+):
+    result = run_cli(
+        "build", tiny_bert, "--distill", "layers:1", "--train-data", train_csv,
+        "--eval-data", tiny_eval_csv, "-o", tmp_path / "pkg", *args,
+    )  # fmt: skip
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "pkg").exists()
+
+
+@pytest.mark.parametrize("option", [["--min-retention", "0.5"], ["--distill-device", "cpu"]])
+def test_distill_options_without_distill_are_refused(tiny_bert, tiny_eval_csv, tmp_path, option):
+    result = run_cli(
+        "build", tiny_bert, "--eval-data", tiny_eval_csv, "-o", tmp_path / "pkg", *option
+    )
+    assert result.exit_code == 2
+    assert f"{option[0]} only apply with --distill STUDENT" in result.output
