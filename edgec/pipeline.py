@@ -13,8 +13,10 @@ package, so no file or figure of one backend can end up in another's package.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import time
+from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,7 +273,9 @@ def compile_candidate(candidate, work, calibration, options, common, request, ui
 
     backend, precision, stage = candidate.backend, candidate.precision, candidate.stage
     stage.mkdir()
-    with ui.step(f"compiling with {backend.name} ({precision})"):
+    # stdout is edgec's (--json reads it): whatever a backend's libraries print goes to
+    # stderr (OpenVINO's converter prints its arguments under --verbose).
+    with ui.step(f"compiling with {backend.name} ({precision})"), redirect_stdout(sys.stderr):
         compiled = backend.compile(work / "export.onnx", precision, calibration, options, stage)
     for name in TOKENIZER_FILES:
         shutil.copy2(work / "tokenizer" / name, stage / name)
@@ -285,7 +289,8 @@ def compile_candidate(candidate, work, calibration, options, common, request, ui
     }
     candidate.manifest = {**common, "backend": section}
     candidate.model_files = list(compiled.files)
-    candidate.predictor, candidate.checked_on = checking_predictor(stage, candidate.manifest)
+    with redirect_stdout(sys.stderr):
+        candidate.predictor, candidate.checked_on = checking_predictor(stage, candidate.manifest)
     if candidate.checked_on:
         ui.note(f"{candidate.name} is checked with {candidate.checked_on}")
 

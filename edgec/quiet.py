@@ -16,7 +16,28 @@ def libraries_to_stderr() -> None:
     rich.get_console().stderr = True
 
 
+QUIET = False  # set by quiet_libraries: the user did not ask for --verbose
+
+
+def tame_logger(name: str) -> None:
+    """Some libraries (NNCF) install their own stdout handler and level when imported,
+    after quiet_libraries ran: move it to stderr, and silence it unless --verbose."""
+    import sys
+
+    logger = logging.getLogger(name)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (
+            sys.stdout,
+            sys.__stdout__,
+        ):
+            handler.setStream(sys.stderr)
+    if QUIET:
+        logger.setLevel(logging.ERROR)
+
+
 def quiet_libraries() -> None:
+    global QUIET
+    QUIET = True
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")

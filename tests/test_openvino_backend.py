@@ -239,3 +239,19 @@ def test_listing_backends_does_not_import_openvino():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("verbose", [[], ["--verbose"]])
+def test_json_stays_json_while_nncf_quantizes(tiny_bert, tiny_eval_csv, tmp_path, verbose):
+    """NNCF draws bars and logs to stdout; --json output must still parse, --verbose or not."""
+    from cli_helpers import run_edgec
+
+    for precision in ("int8", "int8-accuracy-control"):
+        out = tmp_path / precision
+        result = run_edgec(
+            "build", tiny_bert, "--target", "intel-cpu", "--precision", precision,
+            "--eval-data", tiny_eval_csv, "-o", out, "--json", *verbose,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        manifest = json.loads(result.stdout)["manifest"]
+        assert manifest["backend"]["precision"] == precision

@@ -23,6 +23,7 @@ import numpy as np
 from edgec.backends import Backend, Compiled
 from edgec.errors import BadInput
 from edgec.plugins import hookimpl
+from edgec.quiet import tame_logger
 from edgec.verify.checks import DEFAULT_GATES
 
 MODEL_XML = "model.xml"
@@ -137,6 +138,7 @@ def _nncf_settings(nncf, options: dict, method: str, calibration_samples: int) -
 def quantize_int8(model, calibration: list[dict], options: dict):
     import nncf
 
+    tame_logger("nncf")
     names = [p.get_any_name() for p in model.inputs]
     samples = single_samples(_require(calibration), names)
     quantized = nncf.quantize(
@@ -161,6 +163,8 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], options: dict
     """
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+
+    tame_logger("nncf")
 
     names = [p.get_any_name() for p in model.inputs]
     calibration_samples = single_samples(_require(calibration), names)
