@@ -17,6 +17,12 @@ from edgec.batching import length_sorted_batches
 from edgec.package import check_integrity, opened, read_manifest
 
 TOKENIZER_FILE = "tokenizer.json"
+# model input name -> attribute of a `tokenizers` Encoding
+ENCODING_FIELDS = {
+    "input_ids": "ids",
+    "attention_mask": "attention_mask",
+    "token_type_ids": "type_ids",
+}
 
 
 class UnverifiedPackageWarning(UserWarning):
@@ -61,6 +67,7 @@ class Predictor:
         self.labels: list[str] = manifest["labels"]
         self.input_names: list[str] = self.preprocessing["input_names"]
         self.tokenizer = runtime_tokenizer(directory / TOKENIZER_FILE, self.preprocessing)
+        self.tokenizer.no_padding()  # `pad` pads each batch; tokenizing stays once per text
         self._keep_alive = keep_alive
 
     def close(self) -> None:
@@ -89,17 +96,31 @@ class Predictor:
         if not self.preprocessing.get("text_pair") and pairs is not None:
             raise BadInput("this package classifies single texts, not pairs: drop the second texts")
 
-    def encode(self, texts: list[str], pairs: list[str] | None = None) -> dict[str, np.ndarray]:
+    def encode(self, texts: list[str], pairs: list[str] | None = None) -> list:
+        """Tokenize once, unpadded: batches are padded later, each to its own longest."""
         batch = list(zip(texts, pairs, strict=True)) if pairs is not None else list(texts)
-        encodings = self.tokenizer.encode_batch(batch)
-        fields = {
-            "input_ids": lambda e: e.ids,
-            "attention_mask": lambda e: e.attention_mask,
-            "token_type_ids": lambda e: e.type_ids,
+        return self.tokenizer.encode_batch(batch)
+
+    def pad(self, encodings: list) -> dict[str, np.ndarray]:
+        """Model inputs for one batch, padded as the manifest says (side, ids, type ids)."""
+        length = max(len(e.ids) for e in encodings)
+        fill = {
+            "input_ids": self.preprocessing["pad_token_id"],
+            "attention_mask": 0,
+            "token_type_ids": self.preprocessing.get("pad_token_type_id", 0),
         }
-        return {
-            n: np.array([fields[n](e) for e in encodings], dtype=np.int64) for n in self.input_names
-        }
+        left = self.preprocessing.get("padding_side", "right") == "left"
+        out = {}
+        for name in self.input_names:
+            array = np.full((len(encodings), length), fill[name], dtype=np.int64)
+            for row, e in enumerate(encodings):
+                values = getattr(e, ENCODING_FIELDS[name])
+                if left:
+                    array[row, length - len(values) :] = values
+                else:
+                    array[row, : len(values)] = values
+            out[name] = array
+        return out
 
     def logits(
         self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32
@@ -109,16 +130,10 @@ class Predictor:
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        lengths = [
-            len(e.ids)
-            for e in self.tokenizer.encode_batch(
-                list(zip(texts, pairs, strict=True)) if pairs is not None else texts
-            )
-        ]
+        encodings = self.encode(texts, pairs)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        for idx in length_sorted_batches(lengths, batch_size):
-            chunk_pairs = [pairs[i] for i in idx] if pairs is not None else None
-            out[idx] = self.runner.run(self.encode([texts[i] for i in idx], chunk_pairs))
+        for idx in length_sorted_batches([len(e.ids) for e in encodings], batch_size):
+            out[idx] = self.runner.run(self.pad([encodings[i] for i in idx]))
         return out
 
     def predict(
