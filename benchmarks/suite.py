@@ -57,10 +57,9 @@ def log(msg: str) -> None:
 
 
 def cache() -> Path:
-    root = Path(os.environ.get("EDGEC_CACHE") or Path.home() / ".cache" / "edgec").expanduser()
-    path = root / "bench"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    from edgec.paths import cache_dir
+
+    return cache_dir("bench")
 
 
 def build_key(backend: str, model: Path) -> str:

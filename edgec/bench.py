@@ -30,11 +30,18 @@ from pathlib import Path
 import numpy as np
 
 from edgec.machine import CpuLoad, cores, describe_machine
+from edgec.timing import (  # noqa: F401  (re-exported for benchmarks/)
+    PERCENTILES,
+    ROUNDS,
+    interleaved,
+    ratios,
+    sentence_latency,
+    summarize,
+    text_batches,
+)
 
-PERCENTILES = (50, 90, 95, 99)
 BASELINE_DYNAMIC = "pytorch-fp32 dynamic"
 BASELINE_PADDED = "pytorch-fp32 padded"
-ROUNDS = 5
 COLD_START_TIMEOUT = 120  # seconds a new process may take to its first prediction
 
 
@@ -475,70 +482,6 @@ def synthetic_inputs(
         "token_type_ids": np.zeros((batch, seq_len), dtype=np.int64),
     }
     return {n: feeds[n] for n in input_names}
-
-
-def text_batches(texts: list[str], batch: int, count: int, seed: int = 0) -> list[list[str]]:
-    """`count` batches drawn at random from `texts`: the data's own length distribution."""
-    rng = np.random.default_rng(seed)
-    return [[texts[i] for i in rng.integers(0, len(texts), size=batch)] for _ in range(count)]
-
-
-def summarize(ms: list[float] | np.ndarray, items_per_call: int) -> dict:
-    a = np.asarray(ms, dtype=np.float64)
-    stats = {f"p{p}": float(np.percentile(a, p)) for p in PERCENTILES}
-    stats["mean"] = float(a.mean())
-    stats["std"] = float(a.std())
-    stats["min"] = float(a.min())
-    stats["throughput"] = float(items_per_call * 1000.0 / a.mean())  # items per second
-    stats["runs"] = len(a)
-    return stats
-
-
-def ratios(stats: dict, base: dict) -> dict:
-    """Each figure divided by the baseline's; `speedup` is baseline p50 / this p50."""
-    out = {
-        k: stats[k] / base[k]
-        for k in (*(f"p{p}" for p in PERCENTILES), "mean", "std", "throughput")
-        if base.get(k)
-    }
-    out["speedup"] = base["p50"] / stats["p50"]
-    return out
-
-
-def interleaved(
-    calls: dict[str, Callable[[int], object]], runs: int, warmup: int, rounds: int = ROUNDS
-) -> dict[str, list[float]]:
-    """Time `calls[name](i)` `runs` times each, in interleaved rounds; milliseconds.
-
-    Every subject first gets `warmup` untimed calls; then each round times every
-    subject in turn, so slow drifts in others' load spread over all subjects alike.
-    """
-    for call in calls.values():
-        for i in range(warmup):
-            call(i)
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    rounds = max(1, min(rounds, runs))
-    per_round = [runs // rounds + (1 if r < runs % rounds else 0) for r in range(rounds)]
-    i = 0
-    for n in per_round:
-        for name, call in calls.items():
-            for k in range(n):
-                t0 = time.perf_counter()
-                call(i + k)
-                times[name].append((time.perf_counter() - t0) * 1000.0)
-        i += n
-    return times
-
-
-def sentence_latency(
-    predicts: dict[str, Callable[[list[str]], object]], texts: list[str], runs: int = 20
-) -> dict[str, float]:
-    """Median ms of one sentence through tokenize + infer + postprocess, per subject,
-    interleaved: the quick comparison `edgec build --backend a,b` uses to pick."""
-    lots = text_batches(texts, 1, runs + ROUNDS + 4)
-    calls = {name: (lambda i, f=f: f(lots[i % len(lots)])) for name, f in predicts.items()}
-    times = interleaved(calls, runs, warmup=2)
-    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 # ------------------------------------------------------------------- the run

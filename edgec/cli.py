@@ -17,7 +17,7 @@ import click
 
 from edgec import __version__
 from edgec.errors import BadInput, EdgecError
-from edgec.verify.checks import DEFAULT_MIN_RETENTION
+from edgec.gates import DEFAULT_MIN_RETENTION
 
 EXIT_INTERNAL = 4
 EXIT_CODES_HELP = """\b
@@ -1038,10 +1038,10 @@ def distill(
       edgec distill ./teacher --student layers:3 --train-data train.csv \\
           --validation-data val.csv --eval-data test.csv --epochs 2 -o ./student
     """
+    from edgec.data import DataOptions
     from edgec.distill import DistillConfig, Hyperparameters
     from edgec.distill import distill as run_distill
     from edgec.distill.report import summary_rows as distill_rows
-    from edgec.pipeline import DataOptions
 
     config = DistillConfig(
         teacher=teacher,
@@ -1147,8 +1147,8 @@ def verify(
       edgec verify dist/sentiment --eval-data test.csv --reference ./teacher \\
         --report verify.json --junit verify.xml --summary verify.md
     """
+    from edgec.data import DataOptions
     from edgec.errors import VerificationFailed
-    from edgec.pipeline import DataOptions
     from edgec.verify.reports import failure_message, summary_lines, write_reports
     from edgec.verify.suite import verify_package
 

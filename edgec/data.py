@@ -175,3 +175,22 @@ def load_text_set(
         pairs=_strings(path, table, pair_col) if pair_col else None,
         labels=labels,
     )
+
+
+@dataclass
+class DataOptions:
+    """Which columns of a data file hold the text, the second text and the label."""
+
+    text_column: str | None = None
+    pair_column: str | None = None
+    label_column: str | None = None
+
+    def load(self, path, label2id, require_labels=False):
+        return load_text_set(
+            path,
+            label2id=label2id,
+            text_column=self.text_column,
+            pair_column=self.pair_column,
+            label_column=self.label_column,
+            require_labels=require_labels,
+        )

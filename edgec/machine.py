@@ -48,9 +48,35 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def describe_machine() -> dict:
-    from edgec.targets import cpu_flags
+def cpu_flags() -> set[str]:
+    """ISA flags from /proc/cpuinfo (cheap); py-cpuinfo elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    import cpuinfo
 
+    return set(cpuinfo.get_cpu_info().get("flags", []))
+
+
+def host_isa() -> dict:
+    flags = cpu_flags()
+    machine = platform.machine().lower()
+    return {
+        "machine": machine,
+        "avx2": "avx2" in flags,
+        "avx512": "avx512f" in flags,
+        "vnni": bool({"avx512_vnni", "avx_vnni"} & flags),
+        "amx": "amx_int8" in flags,
+        "dotprod": "asimddp" in flags,
+        "cores": cores(),
+    }
+
+
+def describe_machine() -> dict:
     flags = cpu_flags()
     try:
         load = list(os.getloadavg())

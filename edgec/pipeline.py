@@ -20,31 +20,13 @@ from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgec.data import DataOptions
 from edgec.errors import BackendUnavailable, BadInput, EdgecError, VerificationFailed
 from edgec.ui import SilentUI
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 PICK_RULES = ("target", "fastest")
 LATENCY_RUNS = 20  # batch-1 calls per candidate when comparing several
-
-
-@dataclass
-class DataOptions:
-    text_column: str | None = None
-    pair_column: str | None = None
-    label_column: str | None = None
-
-    def load(self, path, label2id, require_labels=False):
-        from edgec.data import load_text_set
-
-        return load_text_set(
-            path,
-            label2id=label2id,
-            text_column=self.text_column,
-            pair_column=self.pair_column,
-            label_column=self.label_column,
-            require_labels=require_labels,
-        )
 
 
 @dataclass
@@ -168,9 +150,9 @@ def candidate_pairs(
 def build(request: BuildRequest, ui=None) -> dict:
     """Run the whole chain; return the manifest of the written package."""
     from edgec.export import export_onnx
+    from edgec.gates import resolve_gates
     from edgec.model import load_source_model
     from edgec.package import check_output, read_manifest, write_package
-    from edgec.verify.parity import resolved_thresholds
     from edgec.verify.reference import calibration_batches
 
     ui = ui or SilentUI()
@@ -185,7 +167,7 @@ def build(request: BuildRequest, ui=None) -> dict:
         raise BadInput(
             "edgec build needs --eval-data FILE to verify the package (or --no-verify to skip it)"
         )
-    thresholds = {**target.verify, **{k: v for k, v in request.thresholds.items() if v is not None}}
+    thresholds = resolve_gates(target.verify, request.thresholds)
 
     with ui.step(f"loading {request.model}"):
         source = load_source_model(
@@ -233,7 +215,7 @@ def build(request: BuildRequest, ui=None) -> dict:
             "max_length": source.max_length,
             "pad_token_id": source.tokenizer.pad_token_id,
             # what OpenVINO's accuracy control may lose: the build's own gate
-            "max_accuracy_drop": resolved_thresholds(thresholds)["max_accuracy_drop"],
+            "max_accuracy_drop": thresholds["max_accuracy_drop"],
             **request.options,
         }
         several = len(pairs) > 1
@@ -316,8 +298,8 @@ def verify_candidate(candidate, source, eval_set, thresholds, verify: bool, ui) 
 
 def time_candidates(candidates: list[Candidate], text_set, ui) -> None:
     """Median batch-1 latency (tokenize + infer) of every loaded candidate, interleaved."""
-    from edgec.bench import sentence_latency
     from edgec.export import PROBE_TEXTS
+    from edgec.timing import sentence_latency
 
     texts = [t for t in (text_set.texts if text_set else []) if t] or PROBE_TEXTS
     loaded = {c.name: c.predictor.predict for c in candidates if c.predictor is not None}

@@ -8,17 +8,14 @@ is no faster than fp32, while ONNX Runtime's dynamic int8 still is).
 from __future__ import annotations
 
 import os
-import platform
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from edgec.errors import BadInput
-from edgec.machine import cores
-from edgec.verify.checks import DEFAULT_GATES
-
-ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp")
+from edgec.gates import DEFAULT_GATES
+from edgec.machine import host_isa
 
 
 @dataclass
@@ -108,34 +105,6 @@ def get_target(name: str, extra_files: list[str | Path] = ()) -> Target:
             f"unknown target {name!r}: choose one of {', '.join(targets)} (`edgec targets` describes them)"
         )
     return targets[name]
-
-
-def cpu_flags() -> set[str]:
-    """ISA flags from /proc/cpuinfo (cheap); py-cpuinfo elsewhere."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    import cpuinfo
-
-    return set(cpuinfo.get_cpu_info().get("flags", []))
-
-
-def host_isa() -> dict:
-    flags = cpu_flags()
-    machine = platform.machine().lower()
-    return {
-        "machine": machine,
-        "avx2": "avx2" in flags,
-        "avx512": "avx512f" in flags,
-        "vnni": bool({"avx512_vnni", "avx_vnni"} & flags),
-        "amx": "amx_int8" in flags,
-        "dotprod": "asimddp" in flags,
-        "cores": cores(),
-    }
 
 
 def host_target(isa: dict | None = None, openvino_installed: bool | None = None) -> Target:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgec.verify.checks import DEFAULT_GATES, failure_lines, failure_messages
+from edgec.gates import DEFAULT_GATES
+from edgec.verify.checks import failure_lines, failure_messages
 from edgec.verify.parity import (
     expected_calibration_error,
     parity_checks,

@@ -17,11 +17,11 @@ from conftest import write_csv
 
 from edgec.cli import cli
 from edgec.errors import VerificationFailed
+from edgec.gates import DEFAULT_GATES
 from edgec.model import sha256_of
 from edgec.package import MANIFEST
 from edgec.pipeline import BuildRequest, build
 from edgec.targets import get_target
-from edgec.verify.checks import DEFAULT_GATES
 from edgec.verify.suite import verify_package
 
 pytestmark = pytest.mark.slow

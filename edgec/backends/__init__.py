@@ -4,10 +4,15 @@ A backend describes itself as data (name, precisions, devices, what it needs) so
 that listing backends never imports a heavy runtime. It does three things:
 
 - `available(device)`: None when it can run here, else one line a user can act on;
-- `compile(onnx_path, precision, calibration, options, workdir)`: writes the files
+- `compile(onnx_path, precision, calibration, settings, workdir)`: writes the files
   that go into the package and returns them with metadata for the manifest;
-- `load(package_dir, compiled, options)`: a runner whose `run(inputs)` maps numpy
+- `load(package_dir, compiled, settings)`: a runner whose `run(inputs)` maps numpy
   inputs by name to numpy logits.
+
+`settings` is a `BackendSettings` (edgec.backends.settings): the target's device
+settings, the model's facts and the backend's own options, which each backend
+declares as data in `options`. `calibrated` names the precisions that need
+calibration texts, so a build can refuse before any work.
 
 Compiling can need less than running: an OpenVINO IR for an NPU, or a TensorRT graph
 whose engine is built on the Jetson, can be made on any machine. `compile_problem`
@@ -24,6 +29,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from edgec.backends.settings import BackendSettings, Option
 
 
 class Runner(Protocol):
@@ -54,6 +61,11 @@ class Backend:
     requires: tuple[str, ...] = ()
     extra: str | None = None
     description: str = ""
+    options: tuple[Option, ...] = ()
+    calibrated: tuple[str, ...] = ()  # precisions that need calibration texts
+
+    def needs_calibration(self, precision: str) -> bool:
+        return precision in self.calibrated
 
     def missing_modules(self) -> list[str]:
         return [m for m in self.requires if importlib.util.find_spec(m) is None]
@@ -75,15 +87,15 @@ class Backend:
         """Device names are case-insensitive: targets say "cpu" or "CPU" alike."""
         return device.lower() in (d.lower() for d in self.devices)
 
-    def compile_problem(self, device: str | None, options: dict) -> str | None:
+    def compile_problem(self, device: str | None, settings: BackendSettings) -> str | None:
         """Why this machine cannot make a package for `device`, or None; by default,
         whatever stops it from running one."""
         return self.available(device)
 
-    def check_runner(self, package_dir: Path, compiled: dict, options: dict):
+    def check_runner(self, package_dir: Path, compiled: dict, settings: BackendSettings):
         """(runner, None) on the target's device; backends that can compile for absent
         devices return a runner on this machine and a line saying what it checks."""
-        return self.load(package_dir, compiled, options), None
+        return self.load(package_dir, compiled, settings), None
 
     def version(self) -> str | None:
         for module in self.requires[:1]:
@@ -94,9 +106,14 @@ class Backend:
         return None
 
     def compile(
-        self, onnx_path: Path, precision: str, calibration, options: dict, workdir: Path
+        self,
+        onnx_path: Path,
+        precision: str,
+        calibration,
+        settings: BackendSettings,
+        workdir: Path,
     ) -> Compiled:
         raise NotImplementedError
 
-    def load(self, package_dir: Path, compiled: dict, options: dict) -> Runner:
+    def load(self, package_dir: Path, compiled: dict, settings: BackendSettings) -> Runner:
         raise NotImplementedError

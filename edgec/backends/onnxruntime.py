@@ -23,8 +23,10 @@ MODEL_FILE = "model.onnx"
 
 def _threads(options: dict) -> int:
     """Thread count from the target; 0 means every core the process may use."""
+    from edgec.machine import cores
+
     threads = int(options.get("threads", 0) or 0)
-    return threads if threads > 0 else len(os.sched_getaffinity(0))
+    return threads if threads > 0 else cores()
 
 
 def session(path: Path, options: dict):

@@ -22,9 +22,9 @@ import numpy as np
 
 from edgec.backends import Backend, Compiled
 from edgec.errors import BadInput
+from edgec.gates import DEFAULT_GATES
 from edgec.plugins import hookimpl
 from edgec.quiet import tame_logger
-from edgec.verify.checks import DEFAULT_GATES
 
 MODEL_XML = "model.xml"
 MODEL_BIN = "model.bin"

@@ -322,8 +322,9 @@ def engine_mismatch(metadata: dict, trt_version: str, gpu: dict) -> str | None:
 
 
 def engine_cache_dir() -> Path:
-    root = Path(os.environ.get("EDGEC_CACHE") or Path.home() / ".cache" / "edgec")
-    return root / "engines"
+    from edgec.paths import cache_root
+
+    return cache_root() / "engines"
 
 
 def engine_on_device(package_dir: Path, trt, gpu: dict) -> Path:

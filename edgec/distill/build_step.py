@@ -12,7 +12,7 @@ from pathlib import Path
 
 from edgec.distill.run import DistillConfig, Hyperparameters, distill
 from edgec.errors import BadInput, VerificationFailed
-from edgec.verify.checks import DEFAULT_MIN_RETENTION
+from edgec.gates import DEFAULT_MIN_RETENTION
 
 
 def distill_source(request, eval_set, workdir: Path, ui):

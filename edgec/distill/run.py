@@ -265,6 +265,7 @@ def distill(config: DistillConfig, ui=None, callbacks=None) -> dict:
     if os.environ.get("TQDM_DISABLE"):  # the CLI's quiet mode: no loading/saving bars
         hf_logging.disable_progress_bar()
 
+    from edgec.data import DataOptions
     from edgec.distill.trainer import (
         DistillationCollator,
         DistillationTrainer,
@@ -273,7 +274,6 @@ def distill(config: DistillConfig, ui=None, callbacks=None) -> dict:
         accuracy_metric,
     )
     from edgec.model import load_source_model, num_layers
-    from edgec.pipeline import DataOptions
 
     ui = ui or SilentUI()
     hp = config.hp

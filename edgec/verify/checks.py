@@ -6,12 +6,6 @@ report never implies something was checked when it could not be).
 
 from __future__ import annotations
 
-# The parity gates when neither the target nor the command line sets them. Agreement
-# 0.94 is measured, not guessed: docs/verification.md, "Why 0.94 agreement".
-DEFAULT_GATES = {"max_accuracy_drop": 1.0, "min_agreement": 0.94, "max_class_drop": 3.0}
-# `edgec build --distill` refuses a student below this share of the teacher's accuracy.
-DEFAULT_MIN_RETENTION = 0.97
-
 
 def check(name: str, problems: list[str], *, skipped: str | None = None, info: str = "") -> dict:
     if skipped is not None:

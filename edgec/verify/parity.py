@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgec.gates import resolve_gates
 from edgec.runtime import softmax
-from edgec.verify.checks import DEFAULT_GATES, check
+from edgec.verify.checks import check
 
 ECE_BINS = 15
 FLIPS_KEPT = 50
@@ -161,12 +162,6 @@ def label_permutation(logits: np.ndarray, labels: np.ndarray, names: list[str]) 
     }
 
 
-def resolved_thresholds(thresholds: dict | None) -> dict:
-    """Defaults for any gate a target or the command line left unset."""
-    given = {k: v for k, v in (thresholds or {}).items() if v is not None}
-    return {**DEFAULT_GATES, **given}
-
-
 def permutation_problems(report: dict) -> list[str]:
     found = report.get("label_permutation")
     if not found:
@@ -181,7 +176,7 @@ def permutation_problems(report: dict) -> list[str]:
 
 def parity_checks(report: dict, thresholds: dict) -> list[dict]:
     """The parity gates as named checks (see edgec.verify.checks)."""
-    t = resolved_thresholds(thresholds)
+    t = resolve_gates(thresholds)
     agreement = []
     if report["agreement"] < t["min_agreement"]:
         agreement.append(

@@ -92,13 +92,14 @@ def labels_problems(expected: list[str], package: list[str], what: str) -> list[
 
 def verify_against_source(source, predictor, eval_set, thresholds, ui=None) -> dict:
     """Tokenizer consistency and accuracy parity of `predictor` against `source`."""
-    from edgec.verify.parity import parity_checks, parity_report, resolved_thresholds
+    from edgec.gates import resolve_gates
+    from edgec.verify.parity import parity_checks, parity_report
     from edgec.verify.reference import reference_logits
     from edgec.verify.tokenizer import tokenizer_report, training_max_length
 
     ui = ui or SilentUI()
     started = time.perf_counter()
-    thresholds = resolved_thresholds(thresholds)
+    thresholds = resolve_gates(thresholds)
     with ui.step(f"tokenizer consistency on {len(eval_set)} texts and probes"):
         tok = tokenizer_report(
             source.tokenizer,
@@ -158,10 +159,10 @@ def verify_package(
 
     Raises BadInput for unusable inputs (exit 2); failed checks are in the report.
     """
+    from edgec.data import DataOptions
+    from edgec.gates import resolve_gates
     from edgec.package import integrity_problems, opened, read_manifest
-    from edgec.pipeline import DataOptions
     from edgec.runtime import checking_predictor
-    from edgec.verify.parity import resolved_thresholds
 
     ui = ui or SilentUI()
     started = time.perf_counter()
@@ -169,9 +170,7 @@ def verify_package(
     with opened(package) as directory:
         manifest = read_manifest(directory)
         recorded = manifest.get("verification") or {}
-        target_gates = (manifest.get("target") or {}).get("verify") or {}
-        given = {k: v for k, v in (thresholds or {}).items() if v is not None}
-        gates = resolved_thresholds({**target_gates, **given})
+        gates = resolve_gates((manifest.get("target") or {}).get("verify"), thresholds)
         labels = manifest["labels"]
         eval_set = data.load(eval_data, {name: i for i, name in enumerate(labels)})
         if len(eval_set) == 0:

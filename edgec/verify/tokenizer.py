@@ -217,9 +217,9 @@ def generated_texts(n: int = GENERATED_EXAMPLES, pairs: bool = False) -> list | 
 
 
 def _cache_dir() -> Path:
-    import os
+    from edgec.paths import cache_root
 
-    return Path(os.environ.get("EDGEC_CACHE") or Path.home() / ".cache" / "edgec").expanduser()
+    return cache_root()
 
 
 def probe_inputs(text_pair: bool) -> tuple[list[str], list[str] | None]:

@@ -81,7 +81,9 @@ METRICS_FILE = "edgec-teacher.json"
 
 def cache_root() -> Path:
     """``$EDGEC_CACHE`` or ``~/.cache/edgec``: shared downloads live here."""
-    return Path(os.environ.get("EDGEC_CACHE") or Path.home() / ".cache" / "edgec").expanduser()
+    from edgec.paths import cache_root
+
+    return cache_root()
 
 
 def cache_dir() -> Path:

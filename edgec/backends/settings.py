@@ -1,0 +1,213 @@
+"""What a build hands a backend, as one typed object, and how `-O` is checked.
+
+A backend declares its options as data (`Option`: name, type, default, one line of
+help), the way Olive's passes declare their config, so `-O KEY=VALUE` is validated
+before any work and `edgec backends --options NAME` can list them.
+
+`BackendSettings` has three named parts, each from one source:
+
+- `device`: the target's device settings (device, threads, shape ranges);
+- `model`: facts about the exported model (geometry, max_length, pad id);
+- `options`: the backend's own options, defaults < target profile < `-O`.
+
+The manifest records it (`record()`), and the runtime rebuilds the runner from that
+record alone (`from_record`), so a build verifies a package under exactly the settings
+a device loads it with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from edgec.errors import BadInput
+from edgec.iospec import DEFAULT_SHAPES
+
+TYPES = {
+    bool: "true/false",
+    int: "integer",
+    float: "number",
+    str: "text",
+    list: "list",
+    dict: "table",
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One backend option. `gate`: when unset, the build fills it from its verification
+    gate of that name (OpenVINO's accuracy control may lose what the build allows)."""
+
+    name: str
+    type: type
+    default: object
+    help: str
+    choices: tuple = ()
+    gate: str | None = None
+
+    def parse(self, raw, backend: str):
+        """A `-O` string (or a TOML value) as this option's type; BadInput if it is not."""
+        value = raw
+        if isinstance(raw, str) and self.type is not str:
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+        ok = (
+            (self.type is float and isinstance(value, int | float) and not isinstance(value, bool))
+            or (self.type is int and isinstance(value, int) and not isinstance(value, bool))
+            or (self.type not in (int, float) and isinstance(value, self.type))
+            or (value is None and self.default is None)
+        )
+        if not ok:
+            raise BadInput(
+                f"{backend} option {self.name}={raw!r}: give a {TYPES[self.type]} ({self.help})"
+            )
+        if self.type is float and value is not None:
+            value = float(value)
+        if self.choices and value not in self.choices:
+            raise BadInput(
+                f"{backend} option {self.name}={raw!r}: choose one of "
+                f"{', '.join(map(str, self.choices))}"
+            )
+        return value
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "type": TYPES[self.type],
+            "default": self.default,
+            "help": self.help,
+            "choices": list(self.choices),
+            **({"gate": self.gate} if self.gate else {}),
+        }
+
+
+def parse_pairs(pairs, flag: str = "-O/--option") -> dict[str, str]:
+    """`("symmetric=true",)` -> `{"symmetric": "true"}`; values are typed later, by the
+    option that owns them."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = str(pair).partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"{flag} {pair!r} is not KEY=VALUE, e.g. -O symmetric=true")
+        out[key.strip()] = value
+    return out
+
+
+def valid_keys_hint(backends) -> str:
+    keys = sorted({o.name for b in backends for o in b.options})
+    names = ", ".join(b.name for b in backends)
+    listing = f" `edgec backends --options {backends[0].name}` describes them" if backends else ""
+    return f"valid keys for {names}: {', '.join(keys) or 'none'};{listing}"
+
+
+def check_keys(given: Mapping, backends, where: str) -> None:
+    """Every key must belong to at least one of the candidate backends: a typo is exit 2."""
+    known = {o.name for b in backends for o in b.options}
+    unknown = [k for k in given if k not in known]
+    if unknown:
+        raise BadInput(
+            f"{where}: unknown option {', '.join(map(repr, unknown))}; {valid_keys_hint(backends)}"
+        )
+
+
+def resolve_options(backend, target_options: Mapping, user: Mapping, gates: Mapping) -> dict:
+    """The backend's options: its defaults, then the target's, then the user's; options
+    tied to a gate take the gate's value when nobody set them."""
+    values = {}
+    for option in backend.options:
+        value = option.default
+        if option.name in target_options:
+            value = option.parse(target_options[option.name], backend.name)
+        if option.name in user:
+            value = option.parse(user[option.name], backend.name)
+        if value is None and option.gate:
+            value = gates.get(option.gate)
+        values[option.name] = value
+    return values
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    device: str = "cpu"
+    threads: int = 0  # 0: every core the process may use
+    shapes: dict = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_SHAPES.items()})
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """Encoder geometry (for graph optimizers and quantizers that cannot infer it) and
+    the preprocessing facts a runner pads with."""
+
+    model_type: str | None = None
+    num_heads: int | None = None
+    hidden_size: int | None = None
+    intermediate_size: int | None = None
+    max_length: int | None = None
+    pad_token_id: int = 0
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    device: DeviceSettings = field(default_factory=DeviceSettings)
+    model: ModelFacts = field(default_factory=ModelFacts)
+    options: Mapping = field(default_factory=dict)
+
+    def get(self, name: str, default=None):
+        """A backend option's value (declared options are always present once resolved)."""
+        value = self.options.get(name, default)
+        return default if value is None else value
+
+    def with_device(self, **changes) -> BackendSettings:
+        return dataclasses.replace(self, device=dataclasses.replace(self.device, **changes))
+
+    def with_options(self, **changes) -> BackendSettings:
+        return dataclasses.replace(self, options={**self.options, **changes})
+
+    def record(self) -> dict:
+        return {
+            "device": dataclasses.asdict(self.device),
+            "model": dataclasses.asdict(self.model),
+            "options": dict(self.options),
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping) -> BackendSettings:
+        def known(kind, values):
+            names = {f.name for f in dataclasses.fields(kind)}
+            return kind(**{k: v for k, v in (values or {}).items() if k in names})
+
+        return cls(
+            device=known(DeviceSettings, record.get("device")),
+            model=known(ModelFacts, record.get("model")),
+            options=dict(record.get("options") or {}),
+        )
+
+    @classmethod
+    def from_legacy_manifest(cls, manifest: Mapping) -> BackendSettings:
+        """Schema-1 packages recorded only the user's -O pairs: rebuild the rest from the
+        target and preprocessing sections, as those builds did."""
+        target = manifest.get("target") or {}
+        pre = manifest.get("preprocessing") or {}
+        extras = {**(target.get("options") or {}), **(manifest["backend"].get("options") or {})}
+        return cls(
+            device=DeviceSettings(
+                device=target.get("device", "cpu"),
+                threads=int(target.get("threads", 0) or 0),
+                shapes=target.get("shapes") or DeviceSettings().shapes,
+            ),
+            model=ModelFacts(
+                max_length=pre.get("max_length"), pad_token_id=pre.get("pad_token_id") or 0
+            ),
+            options=extras,
+        )
+
+
+def with_defaults(backend, settings: BackendSettings) -> BackendSettings:
+    """Declared defaults for options a record lacks (a package built before the option
+    existed loads as it was built)."""
+    missing = {o.name: o.default for o in backend.options if o.name not in settings.options}
+    return settings.with_options(**missing) if missing else settings

@@ -1,0 +1,95 @@
+"""What goes in and out of an exported model, one table row per model family.
+
+Export, the manifest's `io` section, the runtime's padding, TensorRT's optimization
+profiles and OpenVINO's static reshape all read these facts from here, so a family's
+inputs, axes, tolerance and sequence limit are declared once (the idea of optimum's
+`OnnxConfig`, as plain data).
+
+Nothing here imports torch or transformers: the device runtime reads it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BATCH, SEQUENCE = "batch", "sequence"
+DEFAULT_SHAPES = {BATCH: [1, 1, 32], SEQUENCE: [1, 128, 512]}
+# model input name -> attribute of a `tokenizers` Encoding, in export order
+ENCODING_FIELDS = {
+    "input_ids": "ids",
+    "attention_mask": "attention_mask",
+    "token_type_ids": "type_ids",
+}
+LOGITS = "logits"
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """One model family's graph interface.
+
+    `inputs` are those the family's forward accepts, in export order; a model exports
+    the ones its tokenizer also produces. `reserves_padding_positions`: RoBERTa-style
+    position ids start after the pad id, so pad_token_id + 1 positions are unusable.
+    """
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...] = (LOGITS,)
+    export_tolerance: float = 1e-4  # max |logit| drift of ONNX against PyTorch
+    reserves_padding_positions: bool = False
+
+
+_BERT = FamilySpec(inputs=("input_ids", "attention_mask", "token_type_ids"))
+_ROBERTA = FamilySpec(inputs=("input_ids", "attention_mask"), reserves_padding_positions=True)
+FAMILIES: dict[str, FamilySpec] = {
+    "bert": _BERT,
+    "distilbert": FamilySpec(inputs=("input_ids", "attention_mask")),
+    "roberta": _ROBERTA,
+    "xlm-roberta": _ROBERTA,
+    "electra": _BERT,
+}
+SUPPORTED_FAMILIES = tuple(FAMILIES)
+
+
+def family_spec(model_type: str) -> FamilySpec:
+    return FAMILIES[model_type]
+
+
+def input_names(model_type: str, tokenizer_inputs) -> list[str]:
+    """The family's inputs that the tokenizer produces, in export order."""
+    produced = set(tokenizer_inputs)
+    return [name for name in family_spec(model_type).inputs if name in produced]
+
+
+def dynamic_axes(inputs: list[str], outputs=(LOGITS,)) -> dict[str, dict[int, str]]:
+    """Batch and sequence are dynamic on every input; outputs vary with the batch."""
+    axes = {name: {0: BATCH, 1: SEQUENCE} for name in inputs}
+    axes.update({name: {0: BATCH} for name in outputs})
+    return axes
+
+
+def position_limit(model_type: str, max_position_embeddings: int, pad_token_id) -> int:
+    """Longest sequence the position embeddings allow."""
+    limit = int(max_position_embeddings)
+    if family_spec(model_type).reserves_padding_positions:
+        limit -= (pad_token_id or 0) + 1
+    return limit
+
+
+def derive_max_length(tokenizer_max_length, limit: int, requested: int | None = None) -> int:
+    """The package's token limit: the one asked for, else the tokenizer's own
+    model_max_length (what training truncated at), never past the position limit."""
+    if requested is not None:
+        return int(requested)
+    return min(int(tokenizer_max_length), limit)
+
+
+def clamp_shapes(shapes: dict | None, max_length: int | None) -> dict:
+    """Shape ranges [min, opt, max] per axis, the sequence axis cut at max_length: no
+    text is longer, and a profile past the position embeddings cannot be built."""
+    out = {
+        axis: [int(v) for v in (shapes or DEFAULT_SHAPES).get(axis, DEFAULT_SHAPES[axis])]
+        for axis in (BATCH, SEQUENCE)
+    }
+    if max_length:
+        out[SEQUENCE] = [min(v, int(max_length)) for v in out[SEQUENCE]]
+    return out
