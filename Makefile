@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - build a verified int8 package from the real sentiment example
-#   make test   - run the test suite
+#   make test   - lint, the layer contract, mypy over TensorRT calls, and every test
+#   make test-fast - the same without the slow real-teacher tests (the edit loop)
 # Each creates .venv and installs from constraints.txt (the tested pins).
 #   make bench  - the benchmark suite (adds optimum's own venv, benchmarks/.venv-optimum)
 
@@ -13,21 +14,44 @@ STAMP := $(VENV)/.edgec-installed
 PEER := benchmarks/.venv-optimum
 PEER_STAMP := $(PEER)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast check lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(INSTALL) -e '.[test]'
+	# Type stubs of the TensorRT 10 API; without --no-deps pip would try to build the
+	# tensorrt placeholder, which downloads from an index these machines cannot reach.
+	$(INSTALL) --no-deps tensorrt-stubs
 	touch $@
 
 demo: $(STAMP)
 	$(PY) examples/sentiment/demo.py
 
-test: $(STAMP)
+# tensorrt-stubs 10.13 does not parse as shipped (parameters named `in`, a required
+# parameter after optional ones) and has no py.typed: mypy reads a repaired copy.
+TRT_STUBS := build/trt-stubs
+$(TRT_STUBS)/.repaired: $(STAMP)
+	rm -rf $(TRT_STUBS) && mkdir -p $(TRT_STUBS)/tensorrt $(TRT_STUBS)/tensorrt_bindings
+	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+	  cp "$$site"/tensorrt/*.pyi $(TRT_STUBS)/tensorrt/ && \
+	  cp "$$site"/tensorrt_bindings/*.pyi $(TRT_STUBS)/tensorrt_bindings/
+	sed -i -E -e 's/\((self(: [A-Za-z0-9_]+)?), in: /(\1, in_: /' \
+	  -e 's/, channel_axis: int\)/, channel_axis: int = ...)/' $(TRT_STUBS)/tensorrt_bindings/tensorrt.pyi
+	touch $@
+
+# Static checks: style, imports that point only down, TensorRT calls against its stubs.
+check: $(STAMP) $(TRT_STUBS)/.repaired
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m mypy
+
+test: check
 	$(PY) -m pytest
+
+test-fast: check
+	$(PY) -m pytest -m "not slow"
 
 $(PEER_STAMP): benchmarks/requirements-optimum.txt
 	$(PYTHON) -m venv $(PEER)
@@ -42,4 +66,4 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 clean:
-	rm -rf $(VENV) benchmarks/.venv-optimum dist .pytest_cache
+	rm -rf $(VENV) benchmarks/.venv-optimum dist .pytest_cache build/trt-stubs

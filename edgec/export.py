@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from edgec.errors import VerificationFailed
+from edgec.iospec import dynamic_axes, family_spec
 
 OPSET = 17
-EXPORT_TOLERANCE = 1e-4
 PROBE_TEXTS = [
     "a gorgeous, witty, seductive movie.",
     "the plot is thin and the acting is worse; two hours i will never get back",
@@ -54,6 +54,7 @@ def export_onnx(source, path: Path, sample_inputs: list[dict] | None = None) -> 
 
     model = source.model.eval()
     names = source.input_names
+    spec = family_spec(source.model_type)
 
     class LogitsOnly(torch.nn.Module):
         def __init__(self):
@@ -65,38 +66,38 @@ def export_onnx(source, path: Path, sample_inputs: list[dict] | None = None) -> 
 
     probe = reference_inputs(source, PROBE_TEXTS[:2])
     args = tuple(torch.from_numpy(probe[n]) for n in names)
-    dynamic_axes = {n: {0: "batch", 1: "sequence"} for n in names}
-    dynamic_axes["logits"] = {0: "batch"}
+    axes = dynamic_axes(names, spec.outputs)
     torch.onnx.export(
         LogitsOnly().eval(),
         args,
         str(path),
         input_names=names,
-        output_names=["logits"],
-        dynamic_axes=dynamic_axes,
+        output_names=list(spec.outputs),
+        dynamic_axes=axes,
         opset_version=OPSET,
         dynamo=False,
     )
     samples = [reference_inputs(source, PROBE_TEXTS), reference_inputs(source, PROBE_TEXTS[2:3])]
     samples += list(sample_inputs or [])
     drift = onnx_drift(source.model, path, samples)
-    if drift > EXPORT_TOLERANCE:
+    if drift > spec.export_tolerance:
         raise VerificationFailed(
-            f"the ONNX export differs from PyTorch by {drift:.2e} in logits (limit {EXPORT_TOLERANCE:.0e}): "
+            f"the ONNX export differs from PyTorch by {drift:.2e} in logits "
+            f"(limit {spec.export_tolerance:.0e}): "
             "the model uses an operation the exporter mistranslates; report it with --verbose output"
         )
     return {
         "opset": OPSET,
         "exporter": f"torch.onnx (TorchScript) {torch.__version__}",
         "input_names": names,
-        "output_names": ["logits"],
-        "dynamic_axes": dynamic_axes,
+        "output_names": list(spec.outputs),
+        "dynamic_axes": axes,
         "max_abs_logit_difference": drift,
     }
 
 
 def onnx_drift(model, onnx_path: Path, samples: list[dict]) -> float:
-    from edgec.backends.onnxruntime import OrtRunner
+    from edgec.backends.ort_runner import OrtRunner
 
-    runner = OrtRunner(onnx_path, {})
+    runner = OrtRunner(onnx_path)
     return max(float(np.abs(runner.run(s) - torch_logits(model, s)).max()) for s in samples)

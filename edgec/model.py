@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgec import iospec
 from edgec.errors import BadInput
+from edgec.iospec import SUPPORTED_FAMILIES
 
-SUPPORTED_FAMILIES = ("bert", "distilbert", "roberta", "xlm-roberta", "electra")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @dataclass
@@ -87,11 +87,10 @@ def num_layers(config) -> int:
 
 
 def position_limit(config) -> int:
-    """Longest sequence the position embeddings allow (RoBERTa reserves pad+1 slots)."""
-    limit = config.max_position_embeddings
-    if config.model_type in ("roberta", "xlm-roberta"):
-        limit -= (config.pad_token_id or 0) + 1
-    return limit
+    """Longest sequence the position embeddings allow (edgec.iospec says why)."""
+    return iospec.position_limit(
+        config.model_type, config.max_position_embeddings, config.pad_token_id
+    )
 
 
 def preprocessing_of(tokenizer, max_length: int, input_names: list[str], text_pair: bool) -> dict:
@@ -217,15 +216,12 @@ def load_source_model(
         )
     model.eval()
     limit = position_limit(model.config)
-    if max_length is not None:
-        if not 1 <= max_length <= limit:
-            raise BadInput(
-                f"--max-length {max_length} is outside 1..{limit}, the model's position limit"
-            )
-        chosen = max_length
-    else:
-        chosen = min(int(tokenizer.model_max_length), limit)
-    input_names = [n for n in INPUT_ORDER if n in tokenizer.model_input_names]
+    if max_length is not None and not 1 <= max_length <= limit:
+        raise BadInput(
+            f"--max-length {max_length} is outside 1..{limit}, the model's position limit"
+        )
+    chosen = iospec.derive_max_length(tokenizer.model_max_length, limit, max_length)
+    input_names = iospec.input_names(model.config.model_type, tokenizer.model_input_names)
     return SourceModel(
         path=path,
         model=model,

@@ -20,7 +20,10 @@ from edgec.errors import BadInput, VerificationFailed
 from edgec.model import sha256_of
 
 MANIFEST = "edgec.json"
-SCHEMA_VERSION = 1
+# 2: the backend section records the full settings (device, model facts, options)
+# a runner is built from; 1 recorded only the user's -O pairs and still loads.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 
 
 def file_records(directory: Path, names: list[str]) -> dict[str, dict]:
@@ -129,7 +132,7 @@ def read_manifest(directory: Path) -> dict:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except ValueError as e:
         raise BadInput(f"{manifest_path} is not valid JSON ({e}): rebuild the package") from None
-    if manifest.get("schema_version") != SCHEMA_VERSION:
+    if manifest.get("schema_version") not in READABLE_SCHEMAS:
         raise BadInput(
             f"{directory} has manifest schema {manifest.get('schema_version')}, this edgec reads "
             f"{SCHEMA_VERSION}: rebuild the package or upgrade edgec"

@@ -85,9 +85,58 @@ class Candidate:
         return self.verification.get("status") == "failed"
 
 
+def parse_candidate(spec: str) -> tuple[str, str | None]:
+    """`"openvino:int8"` -> `("openvino", "int8")`; `"openvino"` -> `("openvino", None)`.
+
+    The one grammar for a candidate, in `edgec build --backend` and `edgec bench --backend`.
+    """
+    name, _, precision = spec.strip().partition(":")
+    if not name or (_ and not precision):
+        raise BadInput(f"{spec!r} is not BACKEND[:PRECISION], e.g. onnxruntime:int8")
+    return name, precision or None
+
+
 def split_list(value: str | None) -> list[str]:
     """`"a, b"` -> `["a", "b"]`, without duplicates, order kept."""
     return list(dict.fromkeys(v.strip() for v in (value or "").split(",") if v.strip()))
+
+
+def backend_settings(backend, target, user_options: dict, gates: dict, model=None):
+    """The one object a backend is given: the target's device settings, the model's
+    facts and the backend's own options (defaults < target profile < -O)."""
+    from edgec.backends.settings import (
+        BackendSettings,
+        DeviceSettings,
+        ModelFacts,
+        resolve_options,
+    )
+
+    return BackendSettings(
+        device=DeviceSettings(device=target.device, threads=target.threads, shapes=target.shapes),
+        model=model or ModelFacts(),
+        options=resolve_options(backend, target.options, user_options, gates),
+    )
+
+
+def check_option_keys(target, pairs, user_options: dict) -> None:
+    """-O keys must belong to a candidate backend, and a target profile's extra keys to
+    some installed backend: a typo is exit 2 naming the valid keys, before any work."""
+    from edgec.backends.settings import check_keys
+    from edgec.plugins import backends
+
+    chosen = list({b.name: b for b, _ in pairs}.values())
+    check_keys(user_options, chosen, "-O")
+    check_keys(target.options, list(backends().values()), f"target {target.name} ({target.origin})")
+
+
+def model_facts(source):
+    from edgec.backends.settings import ModelFacts
+
+    return ModelFacts(
+        **source.shape_facts(),
+        max_length=source.max_length,
+        pad_token_id=source.tokenizer.pad_token_id or 0,
+    )
 
 
 def _pair_problem(backend, precision: str, target, options: dict) -> EdgecError | None:
@@ -96,10 +145,22 @@ def _pair_problem(backend, precision: str, target, options: dict) -> EdgecError 
             f"backend {backend.name} has no precision {precision!r}: choose one of "
             f"{', '.join(backend.precisions)}"
         )
-    reason = backend.compile_problem(target.device, {**target.backend_options(), **options})
+    settings = backend_settings(backend, target, options, {})
+    reason = backend.compile_problem(target.device, settings)
     if reason:
         return BackendUnavailable(f"cannot build {backend.name} for target {target.name}: {reason}")
     return None
+
+
+def requested_pairs(target, backends: str | None, precisions: str | None) -> list[tuple]:
+    """`--backend a:int8,b --precision fp32,int8`: a spec with its own precision is one
+    candidate; one without takes each --precision (default: the target's)."""
+    from edgec.plugins import get_backend
+
+    wanted = split_list(precisions) or [target.precision]
+    specs = [parse_candidate(s) for s in split_list(backends)] or [(target.backend, None)]
+    pairs = [(name, p) for name, own in specs for p in ([own] if own else wanted)]
+    return [(get_backend(name), p) for name, p in dict.fromkeys(pairs)]
 
 
 def candidate_pairs(
@@ -111,14 +172,11 @@ def candidate_pairs(
     Of several, pairs a backend cannot make or this machine cannot run are dropped
     with a note; the build stops only when none is left.
     """
-    from edgec.plugins import get_backend
-
     ui = ui or SilentUI()
     if pick not in PICK_RULES:
         raise BadInput(f"--pick {pick!r}: choose one of {', '.join(PICK_RULES)}")
-    names = split_list(backends) or [target.backend]
-    wanted = split_list(precisions) or [target.precision]
-    pairs = [(get_backend(n), p) for n in names for p in wanted]
+    pairs = requested_pairs(target, backends, precisions)
+    check_option_keys(target, pairs, options or {})
     if len(pairs) == 1:
         problem = _pair_problem(*pairs[0], target, options or {})
         if problem:
@@ -147,6 +205,18 @@ def candidate_pairs(
     return kept
 
 
+def check_calibration(pairs, request: BuildRequest) -> None:
+    """A precision that needs calibration texts says so as data; refuse before any work."""
+    if request.calibration_data or request.eval_data:
+        return
+    for backend, precision in pairs:
+        if backend.needs_calibration(precision):
+            raise BadInput(
+                f"{backend.name}:{precision} needs calibration texts: pass --calibration-data "
+                "FILE (or --eval-data FILE, which calibrates too)"
+            )
+
+
 def build(request: BuildRequest, ui=None) -> dict:
     """Run the whole chain; return the manifest of the written package."""
     from edgec.export import export_onnx
@@ -167,6 +237,7 @@ def build(request: BuildRequest, ui=None) -> dict:
         raise BadInput(
             "edgec build needs --eval-data FILE to verify the package (or --no-verify to skip it)"
         )
+    check_calibration(pairs, request)
     thresholds = resolve_gates(target.verify, request.thresholds)
 
     with ui.step(f"loading {request.model}"):
@@ -209,21 +280,14 @@ def build(request: BuildRequest, ui=None) -> dict:
             "io": {k: export[k] for k in ("input_names", "output_names", "dynamic_axes", "opset")},
             "export": export,
         }
-        options = {
-            **target.backend_options(),
-            **source.shape_facts(),
-            "max_length": source.max_length,
-            "pad_token_id": source.tokenizer.pad_token_id,
-            # what OpenVINO's accuracy control may lose: the build's own gate
-            "max_accuracy_drop": thresholds["max_accuracy_drop"],
-            **request.options,
-        }
+        facts = model_facts(source)
         several = len(pairs) > 1
         candidates = []
         for i, (backend, precision) in enumerate(pairs):
             candidate = Candidate(backend, precision, work / f"candidate-{i}")
+            settings = backend_settings(backend, target, request.options, thresholds, facts)
             try:
-                compile_candidate(candidate, work, calibration, options, common, request, ui)
+                compile_candidate(candidate, work, calibration, settings, common, ui)
                 verify_candidate(candidate, source, eval_set, thresholds, request.verify, ui)
             except EdgecError as e:
                 if not several:
@@ -248,7 +312,7 @@ def build(request: BuildRequest, ui=None) -> dict:
     return read_manifest(output)
 
 
-def compile_candidate(candidate, work, calibration, options, common, request, ui) -> None:
+def compile_candidate(candidate, work, calibration, settings, common, ui) -> None:
     """Compile into the candidate's own stage folder and load it as a device would (or,
     for a device this machine lacks, as the backend's check on this machine)."""
     from edgec.runtime import checking_predictor
@@ -258,7 +322,7 @@ def compile_candidate(candidate, work, calibration, options, common, request, ui
     # stdout is edgec's (--json reads it): whatever a backend's libraries print goes to
     # stderr (OpenVINO's converter prints its arguments under --verbose).
     with ui.step(f"compiling with {backend.name} ({precision})"), redirect_stdout(sys.stderr):
-        compiled = backend.compile(work / "export.onnx", precision, calibration, options, stage)
+        compiled = backend.compile(work / "export.onnx", precision, calibration, settings, stage)
     for name in TOKENIZER_FILES:
         shutil.copy2(work / "tokenizer" / name, stage / name)
     section = {
@@ -266,7 +330,7 @@ def compile_candidate(candidate, work, calibration, options, common, request, ui
         "version": backend.version(),
         "precision": precision,
         "files": compiled.files,
-        "options": dict(request.options),
+        "settings": settings.record(),
         **compiled.metadata,
     }
     candidate.manifest = {**common, "backend": section}
@@ -288,7 +352,7 @@ def verify_candidate(candidate, source, eval_set, thresholds, verify: bool, ui) 
         return
     from edgec.verify.suite import verify_against_source
 
-    ui.note(f"verifying {candidate.name}")
+    ui.info(f"verifying {candidate.name}")
     candidate.verification = verify_against_source(
         source, candidate.predictor, eval_set, thresholds, ui
     )

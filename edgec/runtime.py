@@ -14,15 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from edgec.batching import length_sorted_batches
+from edgec.iospec import ENCODING_FIELDS
 from edgec.package import check_integrity, opened, read_manifest
 
 TOKENIZER_FILE = "tokenizer.json"
-# model input name -> attribute of a `tokenizers` Encoding
-ENCODING_FIELDS = {
-    "input_ids": "ids",
-    "attention_mask": "attention_mask",
-    "token_type_ids": "type_ids",
-}
 
 
 class UnverifiedPackageWarning(UserWarning):
@@ -150,23 +145,18 @@ class Predictor:
         ]
 
 
-def runtime_options(manifest: dict, threads: int | None = None) -> dict:
-    """What a backend's runner is given, from the manifest alone: the build verifies a
-    package with exactly the options a device will load it with."""
-    target = manifest.get("target", {})
-    preprocessing = manifest["preprocessing"]
-    options = {
-        "device": target.get("device", "cpu"),
-        "threads": target.get("threads", 0),
-        "shapes": target.get("shapes", {}),
-        **target.get("options", {}),
-        "max_length": preprocessing.get("max_length"),
-        "pad_token_id": preprocessing.get("pad_token_id"),
-        **manifest["backend"].get("options", {}),
-    }
-    if threads is not None:
-        options["threads"] = threads
-    return options
+def runtime_settings(manifest: dict, backend, threads: int | None = None):
+    """What a backend's runner is given, from the manifest's record alone: the build
+    verifies a package with exactly the settings a device will load it with."""
+    from edgec.backends.settings import BackendSettings, with_defaults
+
+    record = manifest["backend"].get("settings")
+    if record is not None:
+        settings = BackendSettings.from_record(record)
+    else:  # schema 1: only the user's -O pairs were recorded
+        settings = BackendSettings.from_legacy_manifest(manifest)
+    settings = with_defaults(backend, settings)
+    return settings.with_device(threads=threads) if threads is not None else settings
 
 
 def checking_predictor(directory: Path, manifest: dict) -> tuple[Predictor, str | None]:
@@ -176,11 +166,11 @@ def checking_predictor(directory: Path, manifest: dict) -> tuple[Predictor, str 
     from edgec.plugins import get_backend
 
     backend = get_backend(manifest["backend"]["name"])
-    options = runtime_options(manifest)
-    reason = backend.compile_problem(options.get("device"), options)
+    settings = runtime_settings(manifest, backend)
+    reason = backend.compile_problem(settings.device.device, settings)
     if reason:
         raise BackendUnavailable(f"cannot check this {backend.name} package here: {reason}")
-    runner, checked_on = backend.check_runner(directory, manifest["backend"], options)
+    runner, checked_on = backend.check_runner(directory, manifest["backend"], settings)
     return Predictor(directory, manifest, runner), checked_on
 
 
@@ -197,8 +187,8 @@ def load(
     if check_hashes:
         check_integrity(directory, manifest)
     backend = get_backend(manifest["backend"]["name"])
-    options = runtime_options(manifest, threads)
-    reason = backend.available(options.get("device"))
+    settings = runtime_settings(manifest, backend, threads)
+    reason = backend.available(settings.device.device)
     if reason:
         from edgec.errors import BackendUnavailable
 
@@ -209,5 +199,5 @@ def load(
             UnverifiedPackageWarning,
             stacklevel=2,
         )
-    runner = backend.load(directory, manifest["backend"], options)
+    runner = backend.load(directory, manifest["backend"], settings)
     return Predictor(directory, manifest, runner, keep_alive=stack)

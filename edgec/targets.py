@@ -32,15 +32,6 @@ class Target:
     origin: str = "edgec"
     reason: str = ""
 
-    def backend_options(self) -> dict:
-        """What a backend's compile/load sees: the target's settings plus its extras."""
-        return {
-            "device": self.device,
-            "threads": self.threads,
-            "shapes": self.shapes,
-            **self.options,
-        }
-
     def describe(self) -> dict:
         return {
             "name": self.name,

@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from edgec.backends import Backend, Compiled
+from edgec.backends.settings import BackendSettings, Option
 from edgec.errors import BadInput
 from edgec.gates import DEFAULT_GATES
+from edgec.iospec import BATCH, SEQUENCE, clamp_shapes
 from edgec.plugins import hookimpl
 from edgec.quiet import tame_logger
 
@@ -52,15 +54,15 @@ def _supported(device: str, prop: str) -> bool:
         return False
 
 
-def inference_precision(device: str, precision: str, options: dict) -> str:
+def inference_precision(device: str, precision: str, settings: BackendSettings) -> str:
     """The INFERENCE_PRECISION_HINT to run with.
 
     fp16 runs in f16 only where the device lists FP16 among its optimization
     capabilities; elsewhere it keeps the fp16-compressed weights and computes in f32.
     Everything else computes in f32 (int8 included: its unquantized ops stay exact).
     """
-    if options.get("inference_precision"):
-        return str(options["inference_precision"])
+    if settings.get("inference_precision"):
+        return str(settings.get("inference_precision"))
     if precision != "fp16":
         return "f32"
     capabilities = core().get_property(device, "OPTIMIZATION_CAPABILITIES")
@@ -119,23 +121,23 @@ def agreement_fn(compiled_model, items) -> tuple[float, list[float]]:
 # ---------------------------------------------------------------- quantization
 
 
-def _nncf_target_device(nncf, options: dict):
-    family = device_family(str(options.get("device", "CPU")))
+def _nncf_target_device(nncf, settings: BackendSettings):
+    family = device_family(settings.device.device)
     return getattr(nncf.TargetDevice, family, nncf.TargetDevice.ANY)
 
 
-def _nncf_settings(nncf, options: dict, method: str, calibration_samples: int) -> dict:
+def _nncf_settings(nncf, settings: BackendSettings, method: str, calibration_samples: int) -> dict:
     """What the manifest records of an NNCF quantization."""
     return {
         "method": method,
         "nncf_version": nncf.__version__,
         "model_type": "transformer",
-        "target_device": _nncf_target_device(nncf, options).value,
+        "target_device": _nncf_target_device(nncf, settings).value,
         "calibration_samples": calibration_samples,
     }
 
 
-def quantize_int8(model, calibration: list[dict], options: dict):
+def quantize_int8(model, calibration: list[dict], settings: BackendSettings):
     import nncf
 
     tame_logger("nncf")
@@ -145,21 +147,21 @@ def quantize_int8(model, calibration: list[dict], options: dict):
         model,
         nncf.Dataset(samples),
         model_type=nncf.ModelType.TRANSFORMER,
-        target_device=_nncf_target_device(nncf, options),
+        target_device=_nncf_target_device(nncf, settings),
         subset_size=len(samples),
     )
-    return quantized, _nncf_settings(nncf, options, "nncf-ptq", len(samples))
+    return quantized, _nncf_settings(nncf, settings, "nncf-ptq", len(samples))
 
 
-def quantize_int8_accuracy_control(model, calibration: list[dict], options: dict):
+def quantize_int8_accuracy_control(model, calibration: list[dict], settings: BackendSettings):
     """NNCF accuracy control with edgec's parity metric.
 
-    options["validation"]: optional list of (inputs_dict, labels_array) batches; then
+    Option `validation`: optional list of (inputs_dict, labels_array) batches; then
     the metric is accuracy against those labels. Without it the metric is argmax
     agreement with this fp32 model on the calibration texts, which needs no labels.
-    options["max_accuracy_drop"] is in points (1.0 = one percentage point); a build passes
-    its own --max-accuracy-drop gate (the target's, by default).
-    options["accuracy_control"] may set max_num_iterations and ranking_subset_size.
+    Option `max_accuracy_drop` is in points (1.0 = one percentage point); a build fills
+    it from its own --max-accuracy-drop gate (the target's, by default).
+    Option `accuracy_control` may set max_num_iterations and ranking_subset_size.
     """
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
@@ -168,8 +170,8 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], options: dict
 
     names = [p.get_any_name() for p in model.inputs]
     calibration_samples = single_samples(_require(calibration), names)
-    if options.get("validation"):
-        items = labeled_samples(options["validation"], names)
+    if settings.get("validation"):
+        items = labeled_samples(settings.get("validation"), names)
         metric = "accuracy"
     else:
         fp32 = core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
@@ -177,10 +179,10 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], options: dict
             zip(calibration_samples, predict_labels(fp32, calibration_samples), strict=True)
         )
         metric = "agreement-with-fp32"
-    max_drop_points = float(options.get("max_accuracy_drop", DEFAULT_GATES["max_accuracy_drop"]))
+    max_drop_points = float(settings.get("max_accuracy_drop", DEFAULT_GATES["max_accuracy_drop"]))
     schedule = {
         "max_num_iterations": DEFAULT_RESTORE_ITERATIONS,
-        **options.get("accuracy_control", {}),
+        **settings.get("accuracy_control", {}),
     }
     quantized = nncf.quantize_with_accuracy_control(
         model,
@@ -191,12 +193,12 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], options: dict
         drop_type=nncf.DropType.ABSOLUTE,
         subset_size=len(calibration_samples),
         model_type=nncf.ModelType.TRANSFORMER,
-        target_device=_nncf_target_device(nncf, options),
+        target_device=_nncf_target_device(nncf, settings),
         advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(**schedule),
     )
     final = core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     settings = {
-        **_nncf_settings(nncf, options, "nncf-accuracy-control", len(calibration_samples)),
+        **_nncf_settings(nncf, settings, "nncf-accuracy-control", len(calibration_samples)),
         "validation_samples": len(items),
         "validation_metric": metric,
         "validation_value": agreement_fn(final, items)[0],
@@ -297,25 +299,24 @@ class OpenVinoRunner:
         return np.concatenate(out, axis=0)
 
 
-def static_shape_of(options: dict) -> tuple[int, int] | None:
-    """Fixed (batch, sequence) for the NPU, or when options ask for static shapes."""
-    family = device_family(str(options.get("device", "CPU")))
-    if family != "NPU" and not options.get("static_shapes"):
+def static_shape_of(settings: BackendSettings) -> tuple[int, int] | None:
+    """Fixed (batch, sequence) for the NPU, or when options ask for static shapes: the
+    largest of the target's ranges, the sequence cut at max_length (no text is longer;
+    padding past it only costs time)."""
+    family = device_family(settings.device.device)
+    if family != "NPU" and not settings.get("static_shapes"):
         return None
-    shapes = options.get("shapes", {})
-    sequence = int(shapes.get("sequence", [128] * 3)[-1])
-    if options.get("max_length"):  # no text is ever longer; padding past it only costs time
-        sequence = min(sequence, int(options["max_length"]))
-    return int(shapes.get("batch", [1, 1, 1])[-1]), sequence
+    shapes = clamp_shapes(settings.device.shapes, settings.model.max_length)
+    return shapes[BATCH][-1], shapes[SEQUENCE][-1]
 
 
-def compile_config(device: str, precision: str, options: dict) -> dict:
+def compile_config(device: str, precision: str, settings: BackendSettings) -> dict:
     """Properties for core.compile_model, limited to those the device supports."""
     wanted = {
-        "PERFORMANCE_HINT": str(options.get("performance_hint", "LATENCY")),
-        "INFERENCE_PRECISION_HINT": inference_precision(device, precision, options),
+        "PERFORMANCE_HINT": str(settings.get("performance_hint", "LATENCY")),
+        "INFERENCE_PRECISION_HINT": inference_precision(device, precision, settings),
     }
-    threads = int(options.get("threads", 0) or 0)
+    threads = int(settings.device.threads or 0)
     if threads > 0 and device_family(device) == "CPU":
         wanted["INFERENCE_NUM_THREADS"] = threads
     return {k: v for k, v in wanted.items() if _supported(device, k)}
@@ -346,7 +347,7 @@ class OpenVinoBackend(Backend):
             )
         return None
 
-    def compile_problem(self, device: str | None, options: dict) -> str | None:
+    def compile_problem(self, device: str | None, settings: BackendSettings) -> str | None:
         """The IR is device-independent: openvino and nncf are all a build needs."""
         reason = Backend.available(self, None)
         if reason or device is None:
@@ -357,21 +358,21 @@ class OpenVinoBackend(Backend):
             )
         return None
 
-    def check_runner(self, package_dir, compiled, options):
+    def check_runner(self, package_dir, compiled, settings: BackendSettings):
         """The target's device when present; else OpenVINO's CPU plugin on the same IR,
         with the NPU's fixed shapes kept, so the package is still checked here."""
-        device = str(options.get("device", "CPU")).upper()
+        device = settings.device.device.upper()
         if self.available(device) is None:
-            return self.load(package_dir, compiled, options), None
+            return self.load(package_dir, compiled, settings), None
         family = device_family(device)
-        on_cpu = {**options, "device": "CPU", "static_shapes": family == "NPU"}
+        on_cpu = settings.with_device(device="CPU").with_options(static_shapes=family == "NPU")
         where = (
             f"OpenVINO's CPU plugin: there is no {family} device on this machine, so the IR "
             f"was checked on the CPU{' with the NPU’s fixed shapes' if family == 'NPU' else ''}"
         )
         return self.load(package_dir, compiled, on_cpu), where
 
-    def compile(self, onnx_path, precision, calibration, options, workdir) -> Compiled:
+    def compile(self, onnx_path, precision, calibration, settings, workdir) -> Compiled:
         import openvino as ov
 
         if precision not in self.precisions:
@@ -383,14 +384,14 @@ class OpenVinoBackend(Backend):
         model = ov.convert_model(str(onnx_path))
         quantization = None
         if precision == "int8":
-            model, quantization = quantize_int8(model, calibration, options)
+            model, quantization = quantize_int8(model, calibration, settings)
         elif precision == "int8-accuracy-control":
-            model, quantization = quantize_int8_accuracy_control(model, calibration, options)
+            model, quantization = quantize_int8_accuracy_control(model, calibration, settings)
         # fp16 stores fp16 weights; every other precision keeps float weights exact.
         ov.save_model(model, str(Path(workdir) / MODEL_XML), compress_to_fp16=precision == "fp16")
-        device = str(options.get("device", "CPU")).upper()
+        device = settings.device.device.upper()
         hint = (
-            inference_precision(device, precision, options)
+            inference_precision(device, precision, settings)
             if self.available(device) is None
             else ("f16 where the device lists FP16, else f32" if precision == "fp16" else "f32")
         )
@@ -400,24 +401,24 @@ class OpenVinoBackend(Backend):
             "quantization": quantization,
             "inference_precision_hint": hint,
             "inputs": [p.get_any_name() for p in model.inputs],
-            "static_shape": static_shape_of(options),
+            "static_shape": static_shape_of(settings),
         }
         return Compiled([MODEL_XML, MODEL_BIN], metadata)
 
-    def load(self, package_dir, compiled, options) -> OpenVinoRunner:
-        device = str(options.get("device", "CPU")).upper()
+    def load(self, package_dir, compiled, settings: BackendSettings) -> OpenVinoRunner:
+        device = settings.device.device.upper()
         precision = compiled.get("precision", "fp32")
         model = core().read_model(str(Path(package_dir) / MODEL_XML))
-        static = static_shape_of(options)
+        static = static_shape_of(settings)
         if static is not None:
             model.reshape({p.get_any_name(): list(static) for p in model.inputs})
-        config = compile_config(device, precision, options)
+        config = compile_config(device, precision, settings)
         return OpenVinoRunner(
             core().compile_model(model, device, config),
             static,
-            sequence_bucket=int(options.get("sequence_bucket", DEFAULT_SEQUENCE_BUCKET)),
-            max_sequence=int(options.get("shapes", {}).get("sequence", [512] * 3)[-1]),
-            pad_token_id=options.get("pad_token_id", 0),
+            sequence_bucket=int(settings.get("sequence_bucket", DEFAULT_SEQUENCE_BUCKET)),
+            max_sequence=clamp_shapes(settings.device.shapes, None)[SEQUENCE][-1],
+            pad_token_id=settings.model.pad_token_id,
         )
 
 
@@ -428,6 +429,54 @@ BACKEND = OpenVinoBackend(
     requires=("openvino", "nncf"),
     extra="openvino",
     description="OpenVINO IR for Intel CPU, GPU and NPU: fp32, fp16, NNCF int8 (optionally accuracy-controlled)",
+    calibrated=("int8", "int8-accuracy-control"),
+    options=(
+        Option(
+            "performance_hint",
+            str,
+            "LATENCY",
+            "OpenVINO's PERFORMANCE_HINT at load time",
+            choices=("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"),
+        ),
+        Option(
+            "inference_precision",
+            str,
+            None,
+            "INFERENCE_PRECISION_HINT to run with (default: f32; f16 for fp16 where the device has it)",
+            choices=("f32", "f16", "bf16"),
+        ),
+        Option(
+            "static_shapes",
+            bool,
+            False,
+            "one fixed (batch, sequence) shape, the target's largest (always on for the NPU)",
+        ),
+        Option(
+            "sequence_bucket",
+            int,
+            DEFAULT_SEQUENCE_BUCKET,
+            "pad sequence lengths up to a multiple of this: fewer shapes to specialise",
+        ),
+        Option(
+            "accuracy_control",
+            dict,
+            {},
+            "int8-accuracy-control schedule: max_num_iterations, ranking_subset_size",
+        ),
+        Option(
+            "max_accuracy_drop",
+            float,
+            None,
+            "accuracy points int8-accuracy-control may lose (default: the build's gate)",
+            gate="max_accuracy_drop",
+        ),
+        Option(
+            "validation",
+            list,
+            None,
+            "Python API only: labeled (inputs, labels) batches for accuracy control",
+        ),
+    ),
 )
 
 

@@ -26,12 +26,12 @@ from edgec.errors import BadInput
 from edgec.iospec import DEFAULT_SHAPES
 
 TYPES = {
-    bool: "true/false",
-    int: "integer",
-    float: "number",
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
     str: "text",
-    list: "list",
-    dict: "table",
+    list: "a JSON list",
+    dict: "a JSON object",
 }
 
 
@@ -63,7 +63,7 @@ class Option:
         )
         if not ok:
             raise BadInput(
-                f"{backend} option {self.name}={raw!r}: give a {TYPES[self.type]} ({self.help})"
+                f"{backend} option {self.name}={raw!r}: give {TYPES[self.type]} ({self.help})"
             )
         if self.type is float and value is not None:
             value = float(value)

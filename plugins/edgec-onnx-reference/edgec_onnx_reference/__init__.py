@@ -1,8 +1,10 @@
 """An edgec backend that runs models with ONNX's reference evaluator.
 
-It shows the whole plugin contract in one small file: describe the backend as data,
-then implement `compile` (which files go into the package) and `load` (a runner
-mapping numpy inputs to logits). Heavy imports stay inside the functions.
+It shows the whole plugin contract in one small file: describe the backend as data
+(its precisions, devices and options), then implement `compile` (which files go into
+the package) and `load` (a runner mapping numpy inputs to logits). Both receive the
+build's `BackendSettings` (device settings, model facts, this backend's options).
+Heavy imports stay inside the functions.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgec.backends import Backend, Compiled
+from edgec.backends.settings import Option
 from edgec.plugins import hookimpl
 
 MODEL_FILE = "model.onnx"
@@ -33,11 +36,17 @@ class ReferenceRunner:
 
 
 class OnnxReferenceBackend(Backend):
-    def compile(self, onnx_path, precision, calibration, options, workdir) -> Compiled:
+    def compile(self, onnx_path, precision, calibration, settings, workdir) -> Compiled:
         shutil.copy2(onnx_path, Path(workdir) / MODEL_FILE)
-        return Compiled([MODEL_FILE], {"evaluator": "onnx.reference.ReferenceEvaluator"})
+        metadata = {"evaluator": "onnx.reference.ReferenceEvaluator"}
+        if settings.get("check_model"):
+            import onnx
 
-    def load(self, package_dir, compiled, options):
+            onnx.checker.check_model(str(onnx_path), full_check=True)
+            metadata["checked"] = True
+        return Compiled([MODEL_FILE], metadata)
+
+    def load(self, package_dir, compiled, settings):
         return ReferenceRunner(Path(package_dir) / compiled["files"][0])
 
 
@@ -50,5 +59,8 @@ def register_backends(register):
             devices=("cpu",),
             requires=("onnx",),
             description="ONNX reference evaluator (pure Python): slow, dependency-free oracle",
+            options=(
+                Option("check_model", bool, False, "run onnx.checker (full_check) on the graph"),
+            ),
         )
     )
