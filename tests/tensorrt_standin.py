@@ -15,6 +15,10 @@ Its "engine" is a few bytes of JSON. Real behaviour is covered only by the
     standin = make_tensorrt_standin("10.9.0.34")
     monkeypatch.setitem(sys.modules, "tensorrt", standin)
     ...; standin.calls  # what edgec did
+
+Its names and signatures follow TensorRT's Python API as tensorrt-stubs declares it,
+which mypy checks edgec's calls against (`make check`); the stand-in only has to
+behave like it.
 """
 
 from __future__ import annotations
@@ -84,6 +88,10 @@ class MemoryPoolType(enum.Enum):
 class TensorIOMode(enum.Enum):
     INPUT = "input"
     OUTPUT = "output"
+
+
+class Dims(tuple):
+    """tensorrt.Dims: a shape, built from a list."""
 
 
 @dataclass
@@ -178,7 +186,8 @@ def make_tensorrt_standin(version: str = "10.9.0.34", parse_errors: list[str] | 
     module = types.ModuleType(
         "tensorrt", "STAND-IN for tensorrt (not TensorRT): records calls for tests"
     )
-    module.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
+    # An origin: probe treats a tensorrt without one as the stubs' empty namespace package.
+    module.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None, origin=__file__)
     module.__version__ = version
     module.calls = calls
     module.IS_STANDIN = True
@@ -288,7 +297,7 @@ def make_tensorrt_standin(version: str = "10.9.0.34", parse_errors: list[str] | 
         LayerType,
         TensorIOMode,
     )
-    module.DataType = DataType
+    module.DataType, module.Dims = DataType, Dims
     module.float32, module.float16, module.int8 = DataType.FLOAT, DataType.HALF, DataType.INT8
     module.int32, module.int64, module.bool = DataType.INT32, DataType.INT64, DataType.BOOL
     return module

@@ -1,16 +1,36 @@
-"""The ONNX Runtime backend's static quantization on a tiny model: which MatMuls stay
-float, and the symmetric form TensorRT consumes."""
+"""The ONNX Runtime backend on a tiny model: its declared options, each precision's
+parity with fp32, and the shared static quantizer (edgec.backends.qdq): which MatMuls
+stay float, and the symmetric form TensorRT consumes."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
+import numpy as np
 import onnx
 import pytest
 from conftest import random_sentences
 
-from edgec.backends.onnxruntime import ffn_down_projections, quantize_static_qdq
-from edgec.export import export_onnx
+from edgec.backends.onnxruntime import BACKEND
+from edgec.backends.qdq import ffn_down_projections, quantize_static_qdq
+from edgec.backends.settings import (
+    TYPES,
+    BackendSettings,
+    DeviceSettings,
+    ModelFacts,
+    resolve_options,
+)
+from edgec.errors import BadInput
+from edgec.export import export_onnx, reference_inputs, torch_logits
 from edgec.model import load_source_model, num_layers
 from edgec.verify.reference import calibration_batches
+
+# Random tiny weights give logits near 0.01; int8 moved them by at most 7% of that
+# (measured: dynamic 4e-4, static 8e-4, symmetric static 4e-4), broken int8 by ~100%.
+INT8_RELATIVE_TOLERANCE = 0.15
+MIN_INT8_AGREEMENT = 0.9
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +41,21 @@ def exported(tiny_bert, tmp_path_factory):
     return source, path, calibration_batches(source, random_sentences(24, seed=7))
 
 
+def geometry(source) -> dict:
+    facts = source.shape_facts()
+    return {"hidden_size": facts["hidden_size"], "intermediate_size": facts["intermediate_size"]}
+
+
+def settings_of(source, threads: int = 1, **options) -> BackendSettings:
+    """What a build hands the backend: device settings, the model's facts and the
+    declared options resolved over their defaults, as the pipeline resolves them."""
+    return BackendSettings(
+        device=DeviceSettings(device="cpu", threads=threads),
+        model=ModelFacts(**source.shape_facts(), max_length=source.max_length),
+        options=resolve_options(BACKEND, {}, options, {}),
+    )
+
+
 def quantized_matmuls(path) -> set[str]:
     """MatMuls whose weight input arrives through a DequantizeLinear (i.e. int8)."""
     graph = onnx.load(str(path)).graph
@@ -28,24 +63,144 @@ def quantized_matmuls(path) -> set[str]:
     return {n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in dequantized}
 
 
+def assert_int8_parity(logits: np.ndarray, fp32: np.ndarray) -> None:
+    assert logits.shape == fp32.shape and np.isfinite(logits).all()
+    assert np.abs(logits - fp32).max() <= INT8_RELATIVE_TOLERANCE * np.abs(fp32).max()
+    assert (logits.argmax(-1) == fp32.argmax(-1)).mean() >= MIN_INT8_AGREEMENT
+
+
+# ---------------------------------------------------------------- declared as data
+
+
+def test_options_are_declared_with_todays_defaults():
+    declared = {o.name: (o.type, o.default) for o in BACKEND.options}
+    assert declared == {
+        "allow_spinning": (bool, False),
+        "fuse": (bool, True),
+        "per_channel": (bool, True),
+        "symmetric": (bool, False),
+        "float_ffn_down": (bool, True),
+        "quantize_ops": (list, ["MatMul", "Gemm"]),
+    }
+    assert all(o.help and "\n" not in o.help for o in BACKEND.options)
+    assert all(o.type in TYPES for o in BACKEND.options)  # parse and describe can name it
+
+
+def test_static_int8_is_the_precision_that_needs_calibration():
+    assert BACKEND.calibrated == ("int8-static",)
+    assert BACKEND.needs_calibration("int8-static")
+    assert not BACKEND.needs_calibration("int8") and not BACKEND.needs_calibration("fp32")
+
+
+@pytest.mark.parametrize(
+    "name,raw,value",
+    [
+        ("allow_spinning", "true", True),
+        ("fuse", "false", False),
+        ("symmetric", True, True),  # a TOML value is already typed
+        ("quantize_ops", '["MatMul"]', ["MatMul"]),
+    ],
+)
+def test_options_parse_their_own_type(name, raw, value):
+    option = next(o for o in BACKEND.options if o.name == name)
+    assert option.parse(raw, BACKEND.name) == value
+
+
+@pytest.mark.parametrize(
+    "name,raw", [("fuse", "yes"), ("per_channel", "2"), ("quantize_ops", "MatMul")]
+)
+def test_a_value_of_the_wrong_type_is_bad_input_naming_the_option(name, raw):
+    option = next(o for o in BACKEND.options if o.name == name)
+    expected = rf"onnxruntime option {name}=.*give {re.escape(TYPES[option.type])}"
+    with pytest.raises(BadInput, match=expected):
+        option.parse(raw, BACKEND.name)
+
+
+def test_importing_it_imports_no_other_backend():
+    code = (
+        "import sys, edgec.backends.onnxruntime, edgec.backends.qdq, edgec.backends.ort_runner\n"
+        "others = [m for m in sys.modules if m.startswith(('edgec.backends.tensorrt', "
+        "'edgec.backends.openvino'))]\n"
+        "assert not others, others\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- compile() and load()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8", "int8-static"])
+def test_each_precision_matches_fp32(exported, tmp_path, precision):
+    source, path, calibration = exported
+    settings = settings_of(source)
+    compiled = BACKEND.compile(path, precision, calibration, settings, tmp_path)
+    assert compiled.files == ["model.onnx"] and (tmp_path / "model.onnx").is_file()
+    runner = BACKEND.load(tmp_path, {"files": compiled.files, **compiled.metadata}, settings)
+    probe = reference_inputs(source, random_sentences(32, seed=11))
+    logits, fp32 = runner.run(probe), torch_logits(source.model, probe)
+    if precision == "fp32":
+        assert np.abs(logits - fp32).max() <= 1e-4
+        assert compiled.metadata["optimization"]["fused"] in (True, False)
+    else:
+        assert_int8_parity(logits, fp32)
+        method = {"int8": "dynamic", "int8-static": "static-qdq"}[precision]
+        assert compiled.metadata["quantization"]["method"] == method
+
+
+def test_static_int8_without_calibration_names_the_fix(exported, tmp_path):
+    source, path, _ = exported
+    with pytest.raises(BadInput, match="--calibration-data or --eval-data"):
+        BACKEND.compile(path, "int8-static", None, settings_of(source), tmp_path)
+
+
+def test_options_reach_the_compiler(exported, tmp_path):
+    source, path, calibration = exported
+    settings = settings_of(source, fuse=False, per_channel=False)
+    compiled = BACKEND.compile(path, "int8", calibration, settings, tmp_path)
+    assert compiled.metadata["optimization"] == {"fused": False}
+    assert compiled.metadata["quantization"]["per_channel"] is False
+
+
+def test_sessions_take_threads_and_spinning_from_the_settings(exported, tmp_path):
+    source, path, _ = exported
+    compiled = BACKEND.compile(path, "fp32", None, settings_of(source), tmp_path)
+    key = "session.intra_op.allow_spinning"
+    section = {"files": compiled.files, **compiled.metadata}
+    quiet = BACKEND.load(tmp_path, section, settings_of(source, threads=1)).session
+    assert quiet.get_session_options().get_session_config_entry(key) == "0"
+    assert quiet.get_session_options().intra_op_num_threads == 1
+    spinning = BACKEND.load(tmp_path, section, settings_of(source, allow_spinning=True)).session
+    assert spinning.get_session_options().get_session_config_entry(key) == "1"
+
+
+# ---------------------------------------------------------------- the shared Q/DQ quantizer
+
+
 def test_the_feed_forward_down_projections_are_found_by_their_shape(exported):
     source, path, _ = exported
-    found = ffn_down_projections(onnx.load(str(path)), source.shape_facts())
+    found = ffn_down_projections(onnx.load(str(path)), **geometry(source))
     assert len(found) == num_layers(source.config)
     assert all("output/dense" in name and "attention" not in name for name in found)
-    assert ffn_down_projections(onnx.load(str(path)), {}) == []  # geometry unknown: none
+    unknown = ffn_down_projections(onnx.load(str(path)), hidden_size=None, intermediate_size=None)
+    assert unknown == []  # geometry unknown: none
 
 
 @pytest.mark.parametrize("symmetric", [False, True])
 def test_static_int8_keeps_them_float_unless_asked(exported, tmp_path, symmetric):
     source, path, calibration = exported
-    options = {**source.shape_facts(), "symmetric": symmetric}
-    kept = quantize_static_qdq(path, tmp_path / "kept.onnx", calibration, options)
+    kept = quantize_static_qdq(
+        path, tmp_path / "kept.onnx", calibration, symmetric=symmetric, **geometry(source)
+    )
     assert kept["kept_float"]["nodes"] == num_layers(source.config)
-    down = set(ffn_down_projections(onnx.load(str(path)), source.shape_facts()))
+    down = set(ffn_down_projections(onnx.load(str(path)), **geometry(source)))
     assert down and not down & quantized_matmuls(tmp_path / "kept.onnx")
     everything = quantize_static_qdq(
-        path, tmp_path / "all.onnx", calibration, {**options, "float_ffn_down": False}
+        path,
+        tmp_path / "all.onnx",
+        calibration,
+        symmetric=symmetric,
+        float_ffn_down=False,
+        **geometry(source),
     )
     assert everything["kept_float"]["nodes"] == 0
     assert down <= quantized_matmuls(tmp_path / "all.onnx")

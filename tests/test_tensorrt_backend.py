@@ -10,19 +10,33 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from conftest import random_sentences
 from tensorrt_standin import make_tensorrt_standin
 
-from edgec.backends import tensorrt as trt_backend
-from edgec.backends.tensorrt import BACKEND
-from edgec.errors import BackendUnavailable
+from edgec.backends.ort_runner import OrtRunner
+from edgec.backends.settings import (
+    TYPES,
+    BackendSettings,
+    DeviceSettings,
+    ModelFacts,
+    resolve_options,
+)
+from edgec.backends.tensorrt import BACKEND, build, probe, runner
+from edgec.errors import BackendUnavailable, BadInput
 from edgec.targets import get_target
+
+# Random tiny weights give logits near 0.01; symmetric int8 moved them by about 4% of
+# that on ONNX Runtime (measured), broken int8 by ~100%.
+INT8_RELATIVE_TOLERANCE = 0.15
+MIN_INT8_AGREEMENT = 0.9
 
 H100 = {
     "name": "NVIDIA H100 80GB HBM3",
@@ -54,6 +68,7 @@ def tiny(tmp_path_factory):
         "source": source,
         "onnx": onnx_path,
         "calibration": calibration_batches(source, random_sentences(24)),
+        "facts": ModelFacts(**source.shape_facts()),
     }
 
 
@@ -62,12 +77,28 @@ def standin(monkeypatch):
     """TensorRT 10 stand-in and an H100, as seen by the backend."""
     module = make_tensorrt_standin("10.9.0.34")
     monkeypatch.setitem(sys.modules, "tensorrt", module)
-    monkeypatch.setattr(trt_backend, "cuda_device", lambda: (dict(H100), ""))
+    monkeypatch.setattr(probe, "cuda_device", lambda: (dict(H100), ""))
     return module
 
 
-def options_of(target: str, **extra) -> dict:
-    return {**get_target(target).backend_options(), **extra}
+def settings_of(target: str, model: ModelFacts | None = None, **options) -> BackendSettings:
+    """What a build for `target` hands the backend: the target's device settings, the
+    model's facts and the declared options (defaults < target < these), as the
+    pipeline resolves them."""
+    profile = get_target(target)
+    return BackendSettings(
+        device=DeviceSettings(
+            device=profile.device, threads=profile.threads, shapes=profile.shapes
+        ),
+        model=model or ModelFacts(),
+        options=resolve_options(BACKEND, profile.options, options, {}),
+    )
+
+
+def assert_int8_parity(logits: np.ndarray, fp32: np.ndarray) -> None:
+    assert logits.shape == fp32.shape and np.isfinite(logits).all()
+    assert np.abs(logits - fp32).max() <= INT8_RELATIVE_TOLERANCE * np.abs(fp32).max()
+    assert (logits.argmax(-1) == fp32.argmax(-1)).mean() >= MIN_INT8_AGREEMENT
 
 
 def onnx_ops(model) -> list[str]:
@@ -87,7 +118,7 @@ def test_available_when_tensorrt_is_not_installed(monkeypatch):
 def test_available_without_a_cuda_device(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt_standin())
     monkeypatch.setattr(
-        trt_backend,
+        probe,
         "cuda_device",
         lambda: (None, "no NVIDIA driver: libcuda.so.1 is not on this machine"),
     )
@@ -97,7 +128,7 @@ def test_available_without_a_cuda_device(monkeypatch):
 
 def test_available_with_an_unsupported_version(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt_standin("8.6.1"))
-    monkeypatch.setattr(trt_backend, "cuda_device", lambda: (dict(H100), ""))
+    monkeypatch.setattr(probe, "cuda_device", lambda: (dict(H100), ""))
     assert BACKEND.available("cuda").startswith("TensorRT 8.6.1 is unsupported (need 10.x or 11.x)")
 
 
@@ -112,7 +143,7 @@ def test_cuda_detection_does_not_need_torch():
     """On this machine: no driver, so a reason, and torch is never imported for it."""
     code = (
         "import sys\n"
-        "from edgec.backends.tensorrt import cuda_device\n"
+        "from edgec.backends.tensorrt.probe import cuda_device\n"
         "gpu, why = cuda_device()\n"
         "assert 'torch' not in sys.modules\n"
         "print(gpu, why)\n"
@@ -134,7 +165,7 @@ def test_availability_of_an_installed_tensorrt_is_read_without_importing_it(tmp_
         "from edgec.cli import backend_rows\n"
         "row = next(r for r in backend_rows() if r['name'] == 'tensorrt')\n"
         "assert 'tensorrt' not in sys.modules, 'imported'\n"
-        "from edgec.backends.tensorrt import tensorrt_problem\n"
+        "from edgec.backends.tensorrt.probe import tensorrt_problem\n"
         "print(row['reason']); print(tensorrt_problem(load=True))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
@@ -145,15 +176,104 @@ def test_availability_of_an_installed_tensorrt_is_read_without_importing_it(tmp_
     assert "fails to import (ImportError: imported!)" in out[1]
 
 
+def test_type_stubs_alone_are_not_tensorrt(tmp_path):
+    """tensorrt-stubs installs tensorrt/__init__.pyi only, which imports as an empty
+    namespace package: that is no TensorRT, with or without importing it."""
+    (tmp_path / "tensorrt").mkdir()
+    (tmp_path / "tensorrt" / "__init__.pyi").write_text("class Builder: ...\n")
+    code = (
+        "import sys\n"
+        "sys.modules.pop('tensorrt', None)\n"
+        "from edgec.backends.tensorrt import BACKEND\n"
+        "from edgec.backends.tensorrt.probe import tensorrt_problem\n"
+        "print(BACKEND.available('cuda')); print(tensorrt_problem(load=True))\n"
+        "print(BACKEND.version())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env
+    ).stdout.splitlines()
+    assert out[0] == out[1] == probe.STUBS_ONLY
+    assert out[0].startswith("tensorrt is not installed (only tensorrt-stubs is)")
+    assert out[2] == "None"
+
+
 def test_listing_backends_does_not_import_tensorrt():
     code = (
         "import sys, edgec.backends.tensorrt\n"
         "from edgec.plugins import backends\n"
         "assert 'tensorrt' in backends()\n"
+        "import edgec.backends.tensorrt.build, edgec.backends.tensorrt.runner\n"
         "heavy = [m for m in ('tensorrt', 'torch', 'onnxruntime') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_no_backend_imports_another():
+    """TensorRT shares the Q/DQ quantizer and the ONNX Runtime session with the ONNX
+    Runtime backend through edgec.backends.qdq and ort_runner, not through it."""
+    code = (
+        "import sys\n"
+        "import edgec.backends.tensorrt.build, edgec.backends.tensorrt.graphs\n"
+        "import edgec.backends.tensorrt.runner, edgec.backends.tensorrt.probe\n"
+        "assert 'edgec.backends.onnxruntime' not in sys.modules\n"
+        "assert 'edgec.backends.openvino' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- declared as data
+
+
+def test_options_are_declared_with_todays_defaults():
+    declared = {o.name: (o.type, o.default) for o in BACKEND.options}
+    assert declared == {
+        "workspace_mb": (int, 1024),
+        "build_on_device": (bool, False),
+        "timing_cache": (str, None),
+        "float_ffn_down": (bool, True),
+        "quantize_ops": (list, ["MatMul", "Gemm"]),
+    }
+    assert all(o.help and "\n" not in o.help for o in BACKEND.options)
+    assert all(o.type in TYPES for o in BACKEND.options)  # parse and describe can name it
+
+
+def test_int8_is_the_precision_that_needs_calibration():
+    assert BACKEND.calibrated == ("int8",)
+    assert BACKEND.needs_calibration("int8")
+    assert not BACKEND.needs_calibration("fp16") and not BACKEND.needs_calibration("fp32")
+
+
+@pytest.mark.parametrize(
+    "name,raw,value",
+    [
+        ("workspace_mb", "512", 512),
+        ("build_on_device", "true", True),
+        ("timing_cache", "/cache/a100.cache", "/cache/a100.cache"),
+        ("timing_cache", None, None),  # unset: no seed
+        ("quantize_ops", '["MatMul"]', ["MatMul"]),
+    ],
+)
+def test_options_parse_their_own_type(name, raw, value):
+    option = next(o for o in BACKEND.options if o.name == name)
+    assert option.parse(raw, BACKEND.name) == value
+
+
+@pytest.mark.parametrize(
+    "name,raw",
+    [
+        ("workspace_mb", "lots"),
+        ("workspace_mb", "1.5"),
+        ("build_on_device", "1"),
+        ("timing_cache", 3),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_bad_input_naming_the_option(name, raw):
+    option = next(o for o in BACKEND.options if o.name == name)
+    expected = rf"tensorrt option {name}=.*give {re.escape(TYPES[option.type])}"
+    with pytest.raises(BadInput, match=expected):
+        option.parse(raw, BACKEND.name)
 
 
 # ---------------------------------------------------------------- compile()
@@ -162,7 +282,7 @@ def test_listing_backends_does_not_import_tensorrt():
 def test_fp16_on_tensorrt_10_pins_layernorm_and_softmax(standin, tiny, tmp_path):
     trt = standin
     compiled = BACKEND.compile(
-        tiny["onnx"], "fp16", tiny["calibration"], options_of("nvidia-gpu"), tmp_path
+        tiny["onnx"], "fp16", tiny["calibration"], settings_of("nvidia-gpu"), tmp_path
     )
 
     assert trt.calls.network_flags == [0]  # weakly typed: precision flags apply
@@ -192,7 +312,7 @@ def test_fp16_on_tensorrt_10_pins_layernorm_and_softmax(standin, tiny, tmp_path)
 
 
 def test_profiles_come_from_the_target_shapes(standin, tiny, tmp_path):
-    compiled = BACKEND.compile(tiny["onnx"], "fp32", None, options_of("nvidia-gpu"), tmp_path)
+    compiled = BACKEND.compile(tiny["onnx"], "fp32", None, settings_of("nvidia-gpu"), tmp_path)
     (profile,) = standin.calls.profiles
     expected = ((1, 1), (8, 128), (64, 512))  # nvidia-gpu: batch [1, 8, 64], sequence [1, 128, 512]
     assert profile.shapes == {
@@ -207,21 +327,21 @@ def test_profiles_come_from_the_target_shapes(standin, tiny, tmp_path):
 
 
 def test_sequence_profile_stops_at_the_model_max_length(standin, tiny, tmp_path):
-    options = options_of("nvidia-gpu", max_length=128)
-    compiled = BACKEND.compile(tiny["onnx"], "fp32", None, options, tmp_path)
+    settings = settings_of("nvidia-gpu", model=ModelFacts(max_length=128))
+    compiled = BACKEND.compile(tiny["onnx"], "fp32", None, settings, tmp_path)
     assert compiled.metadata["recipe"]["shapes"]["sequence"] == [1, 128, 128]
     assert standin.calls.profiles[0].shapes["input_ids"][2] == (64, 128)
 
 
 def test_fp32_turns_tf32_off(standin, tiny, tmp_path):
-    BACKEND.compile(tiny["onnx"], "fp32", None, options_of("nvidia-gpu"), tmp_path)
+    BACKEND.compile(tiny["onnx"], "fp32", None, settings_of("nvidia-gpu"), tmp_path)
     (config,) = standin.calls.configs
     assert standin.BuilderFlag.TF32 not in config.flags
     assert standin.BuilderFlag.FP16 not in config.flags
 
 
 def test_engine_timing_cache_and_metadata_are_written(standin, tiny, tmp_path):
-    compiled = BACKEND.compile(tiny["onnx"], "fp16", None, options_of("nvidia-gpu"), tmp_path)
+    compiled = BACKEND.compile(tiny["onnx"], "fp16", None, settings_of("nvidia-gpu"), tmp_path)
     assert compiled.files == ["model.engine", "timing.cache", "trt_recipe.json"]
     assert (tmp_path / "model.engine").read_bytes() == standin.calls.built[0]["engine"]
     assert (tmp_path / "timing.cache").read_bytes() == b"STANDIN-TIMING-CACHE:"  # new, then saved
@@ -239,7 +359,7 @@ def test_an_earlier_timing_cache_seeds_the_build(standin, tiny, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     BACKEND.compile(
-        tiny["onnx"], "fp32", None, options_of("nvidia-gpu", timing_cache=str(seed)), out
+        tiny["onnx"], "fp32", None, settings_of("nvidia-gpu", timing_cache=str(seed)), out
     )
     assert standin.calls.configs[0].timing_cache.loaded_from == b"EARLIER"
     assert (out / "timing.cache").read_bytes() == b"STANDIN-TIMING-CACHE:EARLIER"
@@ -248,8 +368,8 @@ def test_an_earlier_timing_cache_seeds_the_build(standin, tiny, tmp_path):
 def test_int8_parses_a_symmetric_qdq_graph_without_a_calibrator(standin, tiny, tmp_path):
     from onnx import numpy_helper
 
-    options = options_of("nvidia-gpu")
-    compiled = BACKEND.compile(tiny["onnx"], "int8", tiny["calibration"], options, tmp_path)
+    settings = settings_of("nvidia-gpu", model=tiny["facts"])
+    compiled = BACKEND.compile(tiny["onnx"], "int8", tiny["calibration"], settings, tmp_path)
     (parsed,) = standin.calls.parsed_files
     model = parsed["model"]
     quantize = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
@@ -269,16 +389,30 @@ def test_int8_parses_a_symmetric_qdq_graph_without_a_calibrator(standin, tiny, t
     assert not standin.calls.calibrators and not hasattr(config, "int8_calibrator")
     assert compiled.metadata["quantization"]["activations"] == "int8-symmetric"
     assert compiled.metadata["network"] == "strongly-typed"
+    # The model's geometry reached the quantizer: the down-projections stayed float.
+    assert compiled.metadata["quantization"]["kept_float"]["nodes"] == 2
+
+    # What TensorRT would build computes the same model, within int8's error.
+    qdq = tmp_path / "parsed.onnx"
+    onnx.save(model, str(qdq))
+    probe_inputs = _probe(tiny, 32)
+    assert_int8_parity(OrtRunner(qdq).run(probe_inputs), _fp32(tiny, probe_inputs))
+
+
+@pytest.mark.parametrize("target", ["nvidia-gpu", "jetson-orin"])
+def test_int8_without_calibration_names_the_fix(standin, tiny, tmp_path, target):
+    with pytest.raises(BadInput, match="--calibration-data or --eval-data"):
+        BACKEND.compile(tiny["onnx"], "int8", None, settings_of(target), tmp_path)
+    assert not standin.calls.built
 
 
 def test_fp16_on_tensorrt_11_parses_an_fp16_cast_graph(monkeypatch, tiny, tmp_path):
-    import onnx
     import onnxruntime as ort
 
     standin = make_tensorrt_standin("11.0.0")
     monkeypatch.setitem(sys.modules, "tensorrt", standin)
-    monkeypatch.setattr(trt_backend, "cuda_device", lambda: (dict(H100), ""))
-    compiled = BACKEND.compile(tiny["onnx"], "fp16", None, options_of("nvidia-gpu"), tmp_path)
+    monkeypatch.setattr(probe, "cuda_device", lambda: (dict(H100), ""))
+    compiled = BACKEND.compile(tiny["onnx"], "fp16", None, settings_of("nvidia-gpu"), tmp_path)
 
     assert standin.calls.network_flags == [
         1 << int(standin.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
@@ -306,16 +440,22 @@ def test_fp16_on_tensorrt_11_parses_an_fp16_cast_graph(monkeypatch, tiny, tmp_pa
     # The cast graph is what TensorRT would build: it must still compute the same model.
     cast = tmp_path / "fp16.onnx"
     onnx.save(model, str(cast))
-    probe = {k: v for k, v in _probe(tiny).items()}
-    fp32 = ort.InferenceSession(str(tiny["onnx"])).run(None, probe)[0]
-    fp16 = ort.InferenceSession(str(cast)).run(None, probe)[0]
+    inputs = {k: v for k, v in _probe(tiny).items()}
+    fp32 = ort.InferenceSession(str(tiny["onnx"])).run(None, inputs)[0]
+    fp16 = ort.InferenceSession(str(cast)).run(None, inputs)[0]
     assert np.abs(fp16 - fp32).max() <= 1e-3 + 1e-2 * np.abs(fp32).max()
 
 
-def _probe(tiny) -> dict:
+def _probe(tiny, n: int = 4) -> dict:
     from edgec.export import reference_inputs
 
-    return reference_inputs(tiny["source"], random_sentences(4, seed=7))
+    return reference_inputs(tiny["source"], random_sentences(n, seed=7))
+
+
+def _fp32(tiny, inputs: dict) -> np.ndarray:
+    from edgec.export import torch_logits
+
+    return torch_logits(tiny["source"].model, inputs)
 
 
 def test_parser_errors_are_listed(monkeypatch, tiny, tmp_path):
@@ -323,28 +463,26 @@ def test_parser_errors_are_listed(monkeypatch, tiny, tmp_path):
         parse_errors=["In node 12 (Erf): UNSUPPORTED_NODE", "In node 40: shape mismatch"]
     )
     monkeypatch.setitem(sys.modules, "tensorrt", standin)
-    monkeypatch.setattr(trt_backend, "cuda_device", lambda: (dict(H100), ""))
+    monkeypatch.setattr(probe, "cuda_device", lambda: (dict(H100), ""))
     with pytest.raises(
         BackendUnavailable, match=r"cannot parse .*UNSUPPORTED_NODE; In node 40: shape mismatch"
     ):
-        BACKEND.compile(tiny["onnx"], "fp32", None, options_of("nvidia-gpu"), tmp_path)
+        BACKEND.compile(tiny["onnx"], "fp32", None, settings_of("nvidia-gpu"), tmp_path)
 
 
 def test_compile_without_tensorrt_says_why(monkeypatch, tiny, tmp_path):
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     with pytest.raises(BackendUnavailable, match="tensorrt is not installed"):
-        BACKEND.compile(tiny["onnx"], "fp16", None, options_of("nvidia-gpu"), tmp_path)
+        BACKEND.compile(tiny["onnx"], "fp16", None, settings_of("nvidia-gpu"), tmp_path)
 
 
 # ---------------------------------------------------------------- build on device
 
 
 def test_build_on_device_packages_graph_and_recipe_without_tensorrt(monkeypatch, tiny, tmp_path):
-    import onnx
-
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # the build machine has no TensorRT
-    options = options_of("jetson-orin")
-    compiled = BACKEND.compile(tiny["onnx"], "int8", tiny["calibration"], options, tmp_path)
+    settings = settings_of("jetson-orin", model=tiny["facts"])
+    compiled = BACKEND.compile(tiny["onnx"], "int8", tiny["calibration"], settings, tmp_path)
     assert compiled.files == ["model.onnx", "trt_recipe.json"]
     recipe = json.loads((tmp_path / "trt_recipe.json").read_text())
     assert recipe == {
@@ -357,19 +495,32 @@ def test_build_on_device_packages_graph_and_recipe_without_tensorrt(monkeypatch,
     assert compiled.metadata["build_on_device"] is True
 
 
+def test_a_build_on_device_package_is_checked_with_onnx_runtime_here(monkeypatch, tiny, tmp_path):
+    """No TensorRT on the build machine: verification runs the packaged int8 Q/DQ graph
+    on the CPU, and it must agree with fp32."""
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    settings = settings_of("jetson-orin", model=tiny["facts"])
+    compiled = BACKEND.compile(tiny["onnx"], "int8", tiny["calibration"], settings, tmp_path)
+    section = {"precision": "int8", "files": compiled.files, **compiled.metadata}
+    checker, where = BACKEND.check_runner(tmp_path, section, settings)
+    assert isinstance(checker, OrtRunner)
+    assert "ONNX Runtime on the CPU" in where and "int8 Q/DQ graph" in where
+    probe_inputs = _probe(tiny, 32)
+    assert_int8_parity(checker.run(probe_inputs), _fp32(tiny, probe_inputs))
+    assert BACKEND.compile_problem("cuda", settings) is None  # no TensorRT needed to build it
+
+
 def test_build_on_device_builds_once_then_uses_the_cache(standin, tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEC_CACHE", str(tmp_path / "cache"))
     package = tmp_path / "package"
     package.mkdir()
-    BACKEND.compile(
-        tiny["onnx"], "fp16", None, options_of("jetson-orin", precision="fp16"), package
-    )
-    first = trt_backend.engine_on_device(package, standin, dict(H100))
-    second = trt_backend.engine_on_device(package, standin, dict(H100))
+    BACKEND.compile(tiny["onnx"], "fp16", None, settings_of("jetson-orin"), package)
+    first = build.engine_on_device(package, dict(H100))
+    second = build.engine_on_device(package, dict(H100))
     assert first == second and first.parent == tmp_path / "cache" / "engines"
     assert len(standin.calls.built) == 1
     assert first.read_bytes() == standin.calls.built[0]["engine"]
-    other_gpu = trt_backend.engine_on_device(package, standin, dict(A100))
+    other_gpu = build.engine_on_device(package, dict(A100))
     assert other_gpu != first and len(standin.calls.built) == 2
     assert not list((tmp_path / "cache" / "engines").glob(".building-*"))
 
@@ -378,15 +529,15 @@ def test_build_on_device_builds_once_then_uses_the_cache(standin, tiny, tmp_path
 
 
 def _built_section(standin, tiny, tmp_path) -> dict:
-    compiled = BACKEND.compile(tiny["onnx"], "fp16", None, options_of("nvidia-gpu"), tmp_path)
+    compiled = BACKEND.compile(tiny["onnx"], "fp16", None, settings_of("nvidia-gpu"), tmp_path)
     return {"name": "tensorrt", "precision": "fp16", "files": compiled.files, **compiled.metadata}
 
 
 def test_load_refuses_an_engine_for_another_gpu(standin, tiny, tmp_path, monkeypatch):
     section = _built_section(standin, tiny, tmp_path)
-    monkeypatch.setattr(trt_backend, "cuda_device", lambda: (dict(A100), ""))
+    monkeypatch.setattr(probe, "cuda_device", lambda: (dict(A100), ""))
     with pytest.raises(BackendUnavailable) as error:
-        BACKEND.load(tmp_path, section, options_of("nvidia-gpu"))
+        BACKEND.load(tmp_path, section, settings_of("nvidia-gpu"))
     message = str(error.value)
     assert (
         "built for NVIDIA H100 80GB HBM3 (compute capability 9.0) with TensorRT 10.9.0.34"
@@ -402,7 +553,7 @@ def test_load_refuses_an_engine_from_another_tensorrt(standin, tiny, tmp_path, m
     with pytest.raises(
         BackendUnavailable, match="with TensorRT 10.9.0.34, this machine has .* TensorRT 10.13.2.6"
     ):
-        BACKEND.load(tmp_path, section, options_of("nvidia-gpu"))
+        BACKEND.load(tmp_path, section, settings_of("nvidia-gpu"))
 
 
 def test_same_architecture_other_model_only_warns():
@@ -412,7 +563,7 @@ def test_same_architecture_other_model_only_warns():
         "gpu": {"name": H100["name"], "compute_capability": "9.0"},
     }
     with pytest.warns(UserWarning, match="may be slower"):
-        assert trt_backend.engine_mismatch(meta, "10.9.0.34", other) is None
+        assert runner.engine_mismatch(meta, "10.9.0.34", other) is None
 
 
 # ---------------------------------------------------------------- the real thing
@@ -426,19 +577,22 @@ def test_real_tensorrt_build_load_and_parity(tiny, tmp_path, precision, toleranc
         pytest.skip(f"needs real TensorRT and a CUDA GPU: {reason}")
     from edgec.export import torch_logits
 
-    options = options_of("nvidia-gpu", workspace_mb=512, max_length=tiny["source"].max_length)
-    compiled = BACKEND.compile(tiny["onnx"], precision, tiny["calibration"], options, tmp_path)
+    facts = ModelFacts(**tiny["source"].shape_facts(), max_length=tiny["source"].max_length)
+    settings = settings_of("nvidia-gpu", model=facts, workspace_mb=512)
+    compiled = BACKEND.compile(tiny["onnx"], precision, tiny["calibration"], settings, tmp_path)
     section = {
         "name": "tensorrt",
         "precision": precision,
         "files": compiled.files,
         **compiled.metadata,
     }
-    runner = BACKEND.load(tmp_path, section, options)
+    engine = BACKEND.load(tmp_path, section, settings)
     for inputs in (_probe(tiny), {k: v[:1, :5] for k, v in _probe(tiny).items()}):
-        logits = runner.run(inputs)
+        logits = engine.run(inputs)
         expected = torch_logits(tiny["source"].model, inputs)
         assert logits.shape == expected.shape and np.isfinite(logits).all()
-        if tolerance is not None:
+        if tolerance is None:  # int8: close to fp32 and the same predictions
+            assert_int8_parity(logits, expected)
+        else:
             assert np.abs(logits - expected).max() <= tolerance
     assert Path(tmp_path / "model.engine").stat().st_size > 0

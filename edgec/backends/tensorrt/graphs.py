@@ -1,0 +1,48 @@
+"""The ONNX graph TensorRT is given, rewritten where a precision needs it.
+
+These rewrites need onnx and ONNX Runtime's tools but no TensorRT and no GPU, so a
+build_on_device package (a Jetson builds its own engine) is made here on any machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgec.backends.qdq import DEFAULT_OP_TYPES, quantize_static_qdq
+from edgec.backends.settings import BackendSettings
+from edgec.errors import BadInput
+
+# Their reductions overflow or lose too much in fp16 (decomposed LayerNorm included).
+FP32_ONNX_OPS = ("LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt")
+
+
+def fp16_graph(src: Path, dst: Path) -> None:
+    """Cast the graph to fp16 for strongly typed builds, LayerNorm/Softmax kept in fp32:
+    TensorRT 11 has no precision flags, so the graph itself must say fp16."""
+    import onnx
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    model = onnx.load(str(src))
+    blocked = [*DEFAULT_OP_BLOCK_LIST, *FP32_ONNX_OPS]
+    onnx.save(convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked), str(dst))
+
+
+def qdq_graph(
+    src: Path, dst: Path, calibration: list[dict] | None, settings: BackendSettings
+) -> dict:
+    """Symmetric int8 Q/DQ graph (zero point 0): the one int8 form TensorRT 10 and 11
+    both build, since 11 removed implicit calibration."""
+    if not calibration:  # the pipeline refuses earlier; this is the last guard
+        raise BadInput(
+            "TensorRT int8 needs calibration texts: pass --calibration-data or --eval-data"
+        )
+    return quantize_static_qdq(
+        Path(src),
+        Path(dst),
+        calibration,
+        symmetric=True,
+        hidden_size=settings.model.hidden_size,
+        intermediate_size=settings.model.intermediate_size,
+        op_types=settings.get("quantize_ops", DEFAULT_OP_TYPES),
+        float_ffn_down=bool(settings.get("float_ffn_down", True)),
+    )
