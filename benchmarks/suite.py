@@ -18,6 +18,10 @@ Sections (all measured in the same process and run, interleaved where compared):
 Writes benchmarks/results.json, benchmarks/RESULTS.md and two PNGs. Builds are cached
 under $EDGEC_CACHE/bench, keyed by the ONNX Runtime backend's source, so a tuning
 change rebuilds and a rerun without one only measures.
+
+This file runs the sections; its siblings hold the rest, by job: ceilings.py (GEMM
+ceilings, FLOP counts and floors), goals.py (the targets and their verdicts),
+report.py (RESULTS.md and the plots).
 """
 
 from __future__ import annotations
@@ -44,12 +48,26 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
+# Siblings in benchmarks/ (on sys.path as the script's own folder), then edgec.
+from ceilings import (  # noqa: E402
+    FFN,
+    HIDDEN,
+    LAYERS,
+    SEQ,
+    attach_floors,
+    bert_flops,
+    gemm_subjects,
+    latency_floors,
+    split_gemm,
+)
+from goals import targets  # noqa: E402
+from report import fmt, write_report  # noqa: E402
+
 from edgec import bench  # noqa: E402
 from edgec.machine import CpuLoad, cores, describe_machine  # noqa: E402
+from edgec.pipeline import parse_candidate  # noqa: E402
 
 PEER_PYTHON = HERE / ".venv-optimum" / "bin" / "python"
-SEQ = 128
-HIDDEN, LAYERS, FFN = 768, 12, 3072
 
 
 def log(msg: str) -> None:
@@ -73,96 +91,6 @@ def build_key(backend: str, model: Path) -> str:
         if path.is_file():
             digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
-
-
-# ------------------------------------------------------------------- 1. GEMM ceilings
-
-
-def bert_flops(seq: int, hidden: int = HIDDEN, layers: int = LAYERS, ffn: int = FFN) -> float:
-    """Multiply-adds x 2 of the encoder's matmuls per sequence (embeddings, softmax,
-    LayerNorm and the head are noise next to them)."""
-    per_layer = 2 * seq * hidden * (4 * hidden + 2 * ffn) + 2 * 2 * seq * seq * hidden
-    return float(layers * per_layer)
-
-
-GEMM_FLOPS_PER_ROW = 4 * 2 * 2 * HIDDEN * FFN
-
-
-def gemm_subjects(threads: int, rows: list[int]) -> list[bench.Subject]:
-    """An fp32 and a dynamic-int8 MatMul chain (768->3072->768, 4 times), through the
-    same ORT session code as the packages. They are timed as subjects next to BERT-base,
-    in the same interleaved rounds, so floor and model see the same contention; each
-    call runs batch x seq rows."""
-    import tempfile
-
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from edgec.backends.onnxruntime import session
-
-    rng = np.random.default_rng(0)
-    nodes, inits = [], []
-    prev = "x"
-    for i in range(4):
-        for j, (k, n) in enumerate(((HIDDEN, FFN), (FFN, HIDDEN))):
-            w = f"w{i}{j}"
-            inits.append(
-                numpy_helper.from_array((rng.standard_normal((k, n)) * 0.02).astype(np.float32), w)
-            )
-            nodes.append(helper.make_node("MatMul", [prev, w], [f"y{i}{j}"]))
-            prev = f"y{i}{j}"
-    graph = helper.make_graph(
-        nodes,
-        "gemm",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", HIDDEN])],
-        [helper.make_tensor_value_info(prev, TensorProto.FLOAT, ["m", HIDDEN])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    xs = {m: rng.standard_normal((m, HIDDEN)).astype(np.float32) for m in rows}
-    subjects = []
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32 = Path(tmp) / "fp32.onnx"
-        int8 = Path(tmp) / "int8.onnx"
-        onnx.save(model, fp32)
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
-        for precision, path in (("fp32", fp32), ("int8", int8)):
-            sess = session(path, {"threads": threads})
-            subjects.append(
-                bench.Subject(
-                    name=f"GEMM chain {precision}",
-                    kind="gemm",
-                    backend="onnxruntime",
-                    precision=precision,
-                    path="(synthetic)",
-                    model=lambda inputs, sess=sess: sess.run(
-                        None, {"x": xs[inputs["input_ids"].size]}
-                    ),
-                )
-            )
-    return subjects
-
-
-def split_gemm(report: dict) -> dict:
-    """Move the GEMM chains' results out of `report` into ceilings per precision and rows."""
-    out: dict = {}
-    keep = []
-    for r in report["results"]:
-        if not r["subject"].startswith("GEMM chain"):
-            keep.append(r)
-            continue
-        precision = r["subject"].rsplit(" ", 1)[1]
-        rows = r["batch"] * r["seq_len"]
-        flops = GEMM_FLOPS_PER_ROW * rows
-        out.setdefault(precision, {})[str(rows)] = {
-            "gflops": flops / (r["stats"]["p50"] / 1000) / 1e9,
-            "gflops_p10": flops / (np.percentile(r["latencies_ms"], 10) / 1000) / 1e9,
-            "p50_ms": r["stats"]["p50"],
-        }
-    report["results"] = keep
-    report["subjects"] = [s for s in report["subjects"] if s["kind"] != "gemm"]
-    return out
 
 
 # ------------------------------------------------------------------- models and builds
@@ -214,7 +142,7 @@ def build_packages(model: Path, name: str, specs: list[str], calibration: list[s
     """Package per spec, cached by model name and build key; failures are reported."""
     out, failed = {}, {}
     for spec in specs:
-        backend = bench.parse_backend(spec)[0]
+        backend = parse_candidate(spec)[0]
         root = cache() / "packages" / f"{name}-{backend}-{build_key(backend, model)}"
         root.mkdir(parents=True, exist_ok=True)
         target = root / spec.replace(":", "-")
@@ -293,22 +221,10 @@ def section_bert_base(threads: int, runs: int) -> dict:
     report["config"]["batches"] = [1, 8]
     ceilings = split_gemm(report)
     report["gemm"] = ceilings
-    flops = bert_flops(SEQ)
-    floors = {}
-    for batch in (1, 8):
-        rows = str(batch * SEQ)
-        floors[batch] = {
-            precision: batch * flops / (ceilings[precision][rows]["gflops"] * 1e9) * 1000
-            for precision in ("fp32", "int8")
-        }
-    for r in report["results"]:
-        s = next(x for x in report["subjects"] if x["name"] == r["subject"])
-        precision = "int8" if "int8" in s["precision"] else "fp32"
-        floor = floors[r["batch"]][precision]
-        r["floor_ms"] = floor
-        r["x_floor"] = r["stats"]["p50"] / floor
+    floors = latency_floors(ceilings, (1, 8))
+    attach_floors(report, floors)
     report["floors_ms"] = floors
-    report["flops_per_sequence"] = flops
+    report["flops_per_sequence"] = bert_flops(SEQ)
     report["builds_failed"] = built["failed"]
     report["peer"] = peer
     for s in subjects:
@@ -450,312 +366,6 @@ def token_lengths(package: Path, texts: list[str]) -> list[int]:
     tok = runtime_tokenizer(package / "tokenizer.json", manifest["preprocessing"])
     tok.no_padding()
     return [len(e.ids) for e in tok.encode_batch(texts)]
-
-
-# ------------------------------------------------------------------- report
-
-
-def result(report: dict, subject: str, batch: int) -> dict | None:
-    return next(
-        (r for r in report["results"] if r["subject"] == subject and r["batch"] == batch), None
-    )
-
-
-def targets(results: dict) -> list[dict]:
-    """The issue's target ratios, each with its measured value and verdict."""
-    bb, se = results["bert_base"], results["sentiment"]
-    out = []
-
-    def add(name, value, goal, ok, note=""):
-        out.append(
-            {
-                "target": name,
-                "measured": value,
-                "goal": goal,
-                "met": ok if value is not None else None,
-                "note": note,
-            }
-        )
-
-    r = result(bb, "onnxruntime int8", 1)
-    base = result(bb, bench.BASELINE_DYNAMIC, 1)
-    speed = base["stats"]["p50"] / r["stats"]["p50"] if r and base else None
-    add(
-        "BERT-base ORT int8 vs PyTorch FP32 eager (b1 s128), speedup",
-        speed,
-        ">= 2.5x",
-        speed and speed >= 2.5,
-    )
-    xf = r["x_floor"] if r else None
-    add("BERT-base ORT int8 / int8 FLOP floor (b1 s128)", xf, "<= 1.25x", xf and xf <= 1.25)
-    ov = result(bb, "openvino int8", 1)
-    if ov:
-        add(
-            "BERT-base OpenVINO int8 / int8 FLOP floor (b1 s128)",
-            ov["x_floor"],
-            "<= 1.25x",
-            ov["x_floor"] <= 1.25,
-            f"{base['stats']['p50'] / ov['stats']['p50']:.2f}x faster than PyTorch FP32"
-            if base
-            else "",
-        )
-    peer = result(bb, "optimum int8-avx2", 1)
-    rp = r["stats"]["p50"] / peer["stats"]["p50"] if r and peer else None
-    acc = {s["name"]: s for s in se["subjects"]}
-    e_drop = acc.get("teacher onnxruntime:int8", {}).get("accuracy_drop_pts")
-    p_drop = acc.get("optimum int8-avx2", {}).get("accuracy_drop_pts")
-    add(
-        "BERT-base ORT int8 latency / optimum avx2 dynamic int8 (b1 s128)",
-        rp,
-        "<= 0.8x",
-        rp and rp <= 0.8,
-    )
-    add(
-        "teacher accuracy drop, edgec int8 vs optimum avx2 (points)",
-        None if e_drop is None or p_drop is None else e_drop - p_drop,
-        "edgec drop <= optimum drop",
-        None if e_drop is None or p_drop is None else e_drop <= p_drop + 1e-9,
-        f"edgec {e_drop:+.2f} pts, optimum {p_drop:+.2f} pts"
-        if e_drop is not None and p_drop is not None
-        else "",
-    )
-    vnni = result(bb, "optimum int8-avx512_vnni", 1)
-    rv = r["stats"]["p50"] / vnni["stats"]["p50"] if r and vnni else None
-    v_drop = acc.get("optimum int8-avx512_vnni", {}).get("accuracy_drop_pts")
-    add(
-        "(info) BERT-base ORT int8 latency / optimum avx512_vnni dynamic int8 (b1 s128)",
-        rv,
-        "not a target: optimum's config for this CPU",
-        None,
-        f"teacher drop: edgec {e_drop:+.2f} pts, optimum vnni {v_drop:+.2f} pts"
-        if e_drop is not None and v_drop is not None
-        else "",
-    )
-
-    def padded_speedup(name):
-        rr = result(se, name, 1)
-        return rr["vs"].get(bench.BASELINE_PADDED, {}).get("speedup") if rr else None
-
-    teacher_int8 = padded_speedup("teacher onnxruntime:int8")
-    student_int8 = padded_speedup("student onnxruntime:int8")
-    add(
-        "sentiment end-to-end, the teacher's ORT int8 package vs the teacher in PyTorch FP32 "
-        "padded to max_length (b1), speedup",
-        teacher_int8,
-        ">= 5x",
-        teacher_int8 and teacher_int8 >= 5,
-        f"the distilled student's int8 package: {student_int8:.2f}x" if student_int8 else "",
-    )
-    s8, t8 = result(se, "student onnxruntime:int8", 1), result(se, "teacher onnxruntime:int8", 1)
-    if s8 and t8:
-        add(
-            "(info) distilled student int8 vs the teacher's own int8, end-to-end b1, speedup",
-            t8["stats"]["p50"] / s8["stats"]["p50"],
-            "not a target: the distillation issue asks for the figure",
-            None,
-            f"student {s8['stats']['p50']:.2f} ms, teacher {t8['stats']['p50']:.2f} ms",
-        )
-    ve = results.get("verify")
-    if ve:
-        add(
-            f"edgec verify --reference on {ve['sentences']} sentences, whole command (s)",
-            ve["wall_seconds"],
-            "<= 15 s",
-            ve["wall_seconds"] <= 15,
-            f"the checks themselves {ve['verify_seconds']:.1f} s; the rest is starting "
-            "Python and importing torch/transformers",
-        )
-    colds = [
-        (s["name"], s["cold_start"])
-        for s in se["subjects"]
-        if s["kind"] == "package" and "seconds" in s.get("cold_start", {})
-    ]
-    if colds:
-        name, c = min(colds, key=lambda x: x[1]["seconds"])
-        worst = max(x[1]["seconds"] for x in colds)
-        torch_any = any(x[1]["torch_imported"] for x in colds)
-        add(
-            "cold start, new process to first prediction (s)",
-            c["seconds"],
-            "<= 1.0 s, no torch",
-            c["seconds"] <= 1.0 and not torch_any,
-            f"fastest {name}; slowest package {worst:.2f} s; torch imported: {torch_any}",
-        )
-    return out
-
-
-def fmt(x, spec="{:.2f}"):
-    return "-" if x is None else spec.format(x)
-
-
-def write_markdown(results: dict, path: Path) -> None:
-    m = results["machine"]
-    cpu = results["cpu"]
-    bb, se, ce = results["bert_base"], results["sentiment"], results["gemm"]
-    lines = [
-        "# edgec benchmark results",
-        "",
-        f"Generated by `make bench` (benchmarks/suite.py) on {results['created']}; "
-        f"suite wall time {results['seconds'] / 60:.1f} min. Raw figures: `benchmarks/results.json`.",
-        "",
-        "## Machine",
-        "",
-        f"- CPU: {m['cpu']} ({m['arch']}), {m['cores']} cores usable, {results['threads']} threads used",
-        f"- ISA: {', '.join(m['isa'])}",
-        f"- {m['os']}, Python {m['python']}; load average at start {m['load_average']}, "
-        f"at end {results['load_end']}",
-        f"- CPU during the whole suite (/proc/stat): busy {fmt(cpu['busy'], '{:.0%}')}, "
-        f"used by other processes {fmt(cpu['others'], '{:.0%}')}, steal {fmt(cpu['steal'], '{:.0%}')}",
-    ]
-    if cpu.get("contended"):
-        lines += [
-            "",
-            f"**The machine was shared and visibly contended during this run** (other engineers' "
-            f"jobs took about {fmt(cpu['others'], '{:.0%}')} of the CPU). Absolute times are "
-            "inflated and noisy; ratios between subjects measured in the same interleaved "
-            "rounds are the meaningful figures. Neither side spins: PyTorch runs with "
-            "OMP_WAIT_POLICY=PASSIVE and ONNX Runtime with intra-op spinning off "
-            "(benchmarks/NOTES.md 1-2); with spinning, both were 2-30x slower here.",
-        ]
-    lines += ["", "## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
-    for t in results["targets"]:
-        met = {True: "yes", False: "**no**", None: "n/a"}[
-            bool(t["met"]) if t["met"] is not None else None
-        ]
-        note = f" ({t['note']})" if t["note"] else ""
-        lines.append(f"| {t['target']}{note} | {fmt(t['measured'])} | {t['goal']} | {met} |")
-    lines += [
-        "",
-        "Why the misses, and each tuning change with its prediction and measurement: "
-        "`benchmarks/NOTES.md`. All ratios are between subjects timed in the same "
-        "interleaved rounds of this run.",
-        "",
-        "## 1. GEMM ceilings (ONNX Runtime, this run)",
-        "",
-        "A chain of 8 MatMuls on BERT-base's FFN shapes (768x3072, 3072x768), timed in the "
-        "same interleaved rounds as BERT-base below (so under the same contention); "
-        "ceiling = FLOPs / p50 time (p10 in brackets).",
-        "",
-        "| rows (batch x seq) | fp32 GFLOP/s | dynamic int8 GOP/s |",
-        "|---|---|---|",
-    ]
-    for rows in ce["fp32"]:
-        f32, i8 = ce["fp32"][rows], ce["int8"][rows]
-        lines.append(
-            f"| {rows} | {f32['gflops']:.0f} ({f32['gflops_p10']:.0f}) | "
-            f"{i8['gflops']:.0f} ({i8['gflops_p10']:.0f}) |"
-        )
-    lines += [
-        "",
-        f"BERT-base at seq {SEQ}: {bb['flops_per_sequence'] / 1e9:.1f} GFLOP per sequence in its matmuls. "
-        "Floor = FLOPs / ceiling (p50) of the same precision at the same rows; x floor = p50 / floor.",
-        "",
-        f"## 2. BERT-base (12 layers, hidden 768, random weights), model-only, seq {SEQ}",
-        "",
-        "| subject | batch | p50 ms | p90 | p99 | items/s | speedup vs PyTorch | floor ms | x floor | size MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    subj = {s["name"]: s for s in bb["subjects"]}
-    for r in bb["results"]:
-        st = r["stats"]
-        lines.append(
-            f"| {r['subject']} | {r['batch']} | {st['p50']:.1f} | {st['p90']:.1f} | {st['p99']:.1f} | "
-            f"{st['throughput']:.1f} | {fmt(r['vs'].get(bench.BASELINE_DYNAMIC, {}).get('speedup'), '{:.2f}x')} | "
-            f"{r['floor_ms']:.1f} | {r['x_floor']:.2f} | {fmt(subj[r['subject']]['size_mb'], '{:.0f}')} |"
-        )
-    cpu1 = bb["cpu"]
-    lines += [
-        "",
-        f"CPU during batch 1: busy {fmt(cpu1['busy'], '{:.0%}')}, others {fmt(cpu1['others'], '{:.0%}')}, "
-        f"steal {fmt(cpu1['steal'], '{:.0%}')}. PyTorch padded = dynamic here (max_length = {SEQ}).",
-    ]
-    if bb.get("builds_failed"):
-        lines.append(f"Builds that failed: {bb['builds_failed']}")
-    if "error" in bb.get("peer", {}):
-        lines.append(f"optimum peer failed: {bb['peer']['error']}")
-    lines += ["", "![BERT-base latency](bert-base.png)", ""]
-    tl = se["token_lengths"]
-    lines += [
-        "## 3. Sentiment teacher (MiniLM-L6, fine-tuned), end-to-end on real sentences",
-        "",
-        f"Tokenize + infer + softmax on the {se['config']['text_count']} test sentences "
-        f"(tokens: median {tl['p50']:.0f}, p90 {tl['p90']:.0f}, max {tl['max']}; max_length {tl['max_length']}). "
-        f"Student: {se['student'] or 'none found in the cache (not distilled yet)'}.",
-        "",
-        "| subject | batch | p50 ms | p90 | p99 | sentences/s | x PyTorch dyn | x PyTorch padded | accuracy | drop pts | size MB | cold s | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    subj = {s["name"]: s for s in se["subjects"]}
-    for r in se["results"]:
-        s = subj[r["subject"]]
-        st = r["stats"]
-        cold = s.get("cold_start") or {}
-        lines.append(
-            f"| {r['subject']} | {r['batch']} | {st['p50']:.2f} | {st['p90']:.2f} | {st['p99']:.2f} | "
-            f"{st['throughput']:.0f} | {fmt(r['vs'].get(bench.BASELINE_DYNAMIC, {}).get('speedup'), '{:.2f}x')} | "
-            f"{fmt(r['vs'].get(bench.BASELINE_PADDED, {}).get('speedup'), '{:.2f}x')} | "
-            f"{fmt(s.get('accuracy') and s['accuracy'] * 100, '{:.2f}%')} | {fmt(s.get('accuracy_drop_pts'), '{:+.2f}')} | "
-            f"{fmt(s['size_mb'], '{:.1f}')} | {fmt(cold.get('seconds'))}{' (torch)' if cold.get('torch_imported') else ''} | "
-            f"{fmt(cold.get('peak_rss_mb'), '{:.0f}')} |"
-        )
-    cpu2 = se["cpu"]
-    lines += [
-        "",
-        f"CPU during this section: busy {fmt(cpu2['busy'], '{:.0%}')}, others {fmt(cpu2['others'], '{:.0%}')}, "
-        f"steal {fmt(cpu2['steal'], '{:.0%}')}. Accuracy drop is against PyTorch FP32 on the same sentences. "
-        "Cold start: median of new processes from spawn to the first prediction (disk cache warm); "
-        "peak RSS is that process's VmHWM.",
-    ]
-    if se.get("builds_failed"):
-        lines.append(f"Builds that failed: {se['builds_failed']}")
-    if "error" in se.get("peer", {}):
-        lines.append(f"optimum peer failed: {se['peer']['error']}")
-    peer = se.get("peer", {}).get("versions")
-    if peer:
-        lines.append(
-            "optimum peer: "
-            + ", ".join(f"{k} {v}" for k, v in peer.items())
-            + "; its ONNX files are timed with edgec's own ORT session, tokenizer and postprocessing."
-        )
-    lines += ["", "![sentiment latency](sentiment.png)", ""]
-    ve = results.get("verify")
-    if ve:
-        lines += [
-            f"## 4. `edgec verify` on {ve['sentences']} sentences",
-            "",
-            f"`edgec verify PKG --eval-data verify-1000.csv --reference TEACHER --report r.json` "
-            f"(ONNX Runtime int8 package of the teacher, {ve['threads']} threads): integrity, "
-            "tokenizer consistency on every text plus probes and generated strings, PyTorch "
-            "reference logits and the package's logits, all parity figures.",
-            "",
-            "| run | whole command, s | verification (report), s | status | CPU others |",
-            "|---|---|---|---|---|",
-        ]
-        for i, r in enumerate(ve["runs"], 1):
-            lines.append(
-                f"| {i} | {r['wall_seconds']:.1f} | {r['verify_seconds']:.1f} | {r['status']} | "
-                f"{fmt(r['cpu']['others'], '{:.0%}')} |"
-            )
-        lines.append("")
-    warnings = bb["warnings"] + se["warnings"]
-    if warnings:
-        lines += ["## Warnings", ""] + [f"- {w}" for w in dict.fromkeys(warnings)] + [""]
-    path.write_text("\n".join(lines), encoding="utf-8")
-
-
-def write_report(results: dict, out: Path) -> None:
-    bench.plot(
-        results["bert_base"],
-        out / "bert-base.png",
-        "BERT-base, model-only, seq 128 (x = speedup vs PyTorch FP32 eager)",
-    )
-    bench.plot(
-        results["sentiment"],
-        out / "sentiment.png",
-        "Sentiment teacher, end-to-end on real test sentences "
-        "(x = speedup vs PyTorch FP32 dynamic padding)",
-    )
-    write_markdown(results, out / "RESULTS.md")
 
 
 def main() -> None:

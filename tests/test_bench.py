@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from tiny_models import make_tiny_classifier  # noqa: E402
 
-from edgec import bench  # noqa: E402
+from edgec import bench, machine  # noqa: E402
 from edgec.cli import cli  # noqa: E402
-from edgec.machine import CpuLoad, describe_machine  # noqa: E402
+from edgec.machine import CpuLoad, describe_machine, read_proc_stat  # noqa: E402
 
 TEXTS = [
     "a good movie",
@@ -70,14 +70,46 @@ def test_interleaved_counts_every_run():
     assert [len(v) for v in times.values()] == [7, 7]
 
 
-def test_machine_and_cpu_load():
+def test_describe_machine():
     m = describe_machine()
     assert m["cores"] >= 1 and m["cpu"]
+
+
+def _ticks() -> int:
+    return sum(read_proc_stat()[:8])
+
+
+@pytest.mark.skipif(read_proc_stat() is None, reason="no /proc/stat here: nothing to sample")
+def test_machine_and_cpu_load():
+    """On a real /proc/stat the shares are measured, and are shares of the whole CPU."""
     with CpuLoad() as load:
-        sum(range(200_000))
+        start = _ticks()
+        while _ticks() == start:  # work until the kernel has counted at least a tick
+            sum(range(200_000))
     d = load.as_dict()
-    if d["busy"] is not None:  # Linux
-        assert 0 <= d["busy"] <= 1 and 0 <= d["steal"] <= 1 and 0 <= d["others"] <= 1
+    assert d["busy"] is not None and d["steal"] is not None and d["others"] is not None
+    assert 0 <= d["busy"] <= 1 and 0 <= d["steal"] <= 1 and 0 <= d["others"] <= 1
+    assert d["others"] <= d["busy"]
+
+
+def test_cpu_load_shares_from_proc_stat_samples(monkeypatch):
+    """The arithmetic on two /proc/stat samples, on any OS: of 1000 ticks, 700 idle or
+    iowait, 100 stolen, none of them this process's, so 20% busy, all of it others'."""
+    #          user nice system idle iowait irq softirq steal
+    samples = iter([[100, 0, 100, 600, 100, 0, 0, 0], [200, 0, 200, 1200, 200, 0, 0, 100]])
+    monkeypatch.setattr(machine, "read_proc_stat", lambda: next(samples))
+    monkeypatch.setattr(machine, "_own_cpu_seconds", lambda: 0.0)
+    d = CpuLoad().start().stop().as_dict()
+    assert (d["busy"], d["steal"], d["others"]) == (0.2, 0.1, 0.2)
+    assert d["contended"] is True  # others over 15% and steal over 5% of the CPU
+
+
+def test_cpu_load_without_proc_stat(monkeypatch):
+    """Where /proc/stat cannot be read the shares are unknown (None), never a made-up 0."""
+    monkeypatch.setattr(machine, "read_proc_stat", lambda: None)
+    d = CpuLoad().start().stop().as_dict()
+    assert (d["busy"], d["steal"], d["others"]) == (None, None, None)
+    assert d["contended"] is False and d["seconds"] >= 0
 
 
 def test_model_only_with_baselines(tiny):
@@ -170,13 +202,35 @@ def test_cli_bench_filters_packages_by_backend(tiny):
     assert result.exit_code == 2 and "no package matches" in result.output
 
 
+def test_cli_bench_rejects_a_malformed_backend(tiny):
+    result = CliRunner().invoke(
+        cli, ["bench", str(tiny["package"]), "--backend", "onnxruntime:", "--no-baseline"]
+    )
+    assert result.exit_code == 2 and "is not BACKEND[:PRECISION]" in result.output
+
+
+def test_cold_child_reports_one_json_line_without_torch(tiny):
+    """The child `edgec bench` spawns for cold start, run as it is run there."""
+    import subprocess
+
+    from edgec.bench.cold import child_argv
+
+    argv = child_argv("package", tiny["package"], threads=1)
+    assert argv[1:4] == ["-m", "edgec.bench.cold_child", "package"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout)
+    assert set(report) == {"seconds", "torch_imported", "rss_mb", "peak_rss_mb"}
+    assert report["torch_imported"] is False
+    assert report["rss_mb"] > 0 and report["peak_rss_mb"] > 0
+
+
 def test_ort_sessions_do_not_spin_unless_asked(tiny):
-    from edgec.backends.onnxruntime import session
+    from edgec.backends.ort_runner import session
 
     key = "session.intra_op.allow_spinning"
     model = tiny["package"] / "model.onnx"
-    assert session(model, {}).get_session_options().get_session_config_entry(key) == "0"
-    on = session(model, {"allow_spinning": True})
+    assert session(model).get_session_options().get_session_config_entry(key) == "0"
+    on = session(model, allow_spinning=True)
     assert on.get_session_options().get_session_config_entry(key) == "1"
 
 
