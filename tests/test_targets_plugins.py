@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_edgec
+from cli_helpers import invoke_edgec, run_edgec
 
 from edgec.targets import host_target, load_targets
 
@@ -81,14 +81,30 @@ def test_host_without_openvino_stays_on_onnxruntime():
 
 
 def test_backends_lists_reasons():
-    rows = {r["name"]: r for r in json.loads(run_edgec("backends", "--json").stdout)}
+    rows = {r["name"]: r for r in json.loads(invoke_edgec("backends", "--json").stdout)}
     assert rows["onnxruntime"]["available"]
     assert not rows["tensorrt"]["available"] and "tensorrt" in rows["tensorrt"]["reason"]
     for row in rows.values():
         assert "\n" not in row["reason"]
     # the table shows the fix as typed: rich must not eat "[tensorrt]" as a style tag
-    table = run_edgec("backends", env={"COLUMNS": "200"}).stdout
+    table = invoke_edgec("backends", env={"COLUMNS": "200"}).stdout
     assert "pip install 'edgec[tensorrt]'" in table
+
+
+def test_backends_lists_a_backends_options():
+    """`edgec backends --options NAME` shows what -O accepts, as the backend declares it."""
+    from edgec.plugins import get_backend
+
+    declared = get_backend("onnxruntime").options
+    assert declared, "onnxruntime declares its -O options"
+    listed = json.loads(invoke_edgec("backends", "--options", "onnxruntime", "--json").stdout)
+    assert listed == json.loads(json.dumps([o.describe() for o in declared]))
+    for row in listed:
+        assert {"name", "type", "default", "help"} <= set(row)
+    table = invoke_edgec("backends", "--options", "onnxruntime", env={"COLUMNS": "200"})
+    assert table.returncode == 0
+    for option in declared:
+        assert option.name in table.stdout
 
 
 def test_third_party_backend_distribution(tmp_path, tiny_bert, tiny_eval_csv):
@@ -130,9 +146,18 @@ def test_third_party_backend_distribution(tmp_path, tiny_bert, tiny_eval_csv):
         env=env,
     )
     assert r.returncode == 0, r.stderr
-    manifest = json.loads(r.stdout)["manifest"]
+    summary = json.loads(r.stdout)
+    manifest = summary["manifest"]
     assert manifest["backend"]["name"] == "onnx-reference"
     assert manifest["verification"]["parity"]["agreement"] == 1.0
+    # --json carries the summary as data, not as the table's strings
+    assert summary["backend"]["name"] == "onnx-reference"
+    assert summary["backend"]["precision"] == "fp32"
+    assert summary["agreement"]["agreement"] == 1.0
+    assert summary["model size"] == sum(
+        manifest["files"][f]["size"] for f in manifest["backend"]["files"]
+    )
+    assert summary["verification"] == "PASSED"
     r = run_edgec("predict", out, "a witty movie", env=env)
     assert r.returncode == 0, r.stderr
     # without the plugin installed, the package names the missing backend

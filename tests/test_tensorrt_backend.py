@@ -162,7 +162,7 @@ def test_availability_of_an_installed_tensorrt_is_read_without_importing_it(tmp_
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tensorrt\nVersion: 10.9.0.34\n")
     code = (
         "import sys\n"
-        "from edgec.cli import backend_rows\n"
+        "from edgec.views import backend_rows\n"
         "row = next(r for r in backend_rows() if r['name'] == 'tensorrt')\n"
         "assert 'tensorrt' not in sys.modules, 'imported'\n"
         "from edgec.backends.tensorrt.probe import tensorrt_problem\n"

@@ -1,0 +1,120 @@
+"""`edgec distill`: a fine-tuned teacher -> a smaller student model folder.
+
+Its hyperparameter options come from `edgec.distill.Hyperparameters` (see
+edgec.cli.hyperparameters); the options here are the run's, not the recipe's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgec.cli import render
+from edgec.cli.hyperparameters import HyperparameterCommand
+from edgec.cli.options import (
+    column_options,
+    data_file_option,
+    device_option,
+    force_option,
+    json_option,
+    max_length_option,
+    output_option,
+    trust_remote_code_option,
+    verbose_option,
+)
+
+
+@click.command(cls=HyperparameterCommand, hyperparameters_before="device")
+@click.argument("teacher", type=click.Path(path_type=Path))
+@click.option(
+    "--student",
+    required=True,
+    help="layers:N (keep N of the teacher's layers, evenly spread) or a pretrained model folder.",
+)
+@data_file_option(
+    "--train-data",
+    required=True,
+    help="Training texts; labels are used for the CE term when present.",
+)
+@data_file_option(
+    "--validation-data",
+    help="Texts for early stopping (default: 10% held out of the training data).",
+)
+@data_file_option(
+    "--eval-data",
+    help="Labeled texts for the report's accuracy and retention (default: validation).",
+)
+@data_file_option("--unlabeled", help="Extra texts the teacher labels (KD term only).")
+@output_option("Student model folder to write.")
+@column_options("the data files")
+@device_option("--device", help="auto: CUDA (bf16/fp16 autocast) when present, else CPU.")
+@max_length_option("Token limit (default: the teacher's).")
+@trust_remote_code_option()
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoints.")
+@force_option("Replace an existing OUTPUT.")
+@click.option("--keep-checkpoints", is_flag=True, help="Keep OUTPUT/checkpoints when done.")
+@json_option
+@verbose_option
+def distill(
+    teacher,
+    student,
+    train_data,
+    validation_data,
+    eval_data,
+    unlabeled,
+    output,
+    text_column,
+    text_pair_column,
+    label_column,
+    device,
+    max_length,
+    trust_remote_code,
+    resume,
+    force,
+    keep_checkpoints,
+    as_json,
+    **hyperparameters,
+):
+    """Distil TEACHER (a fine-tuned classifier folder) into a smaller student.
+
+    \b
+    Loss: alpha * T^2 * KL(teacher || student at T) + (1 - alpha) * CE(labels),
+    plus optional hidden-state MSE and attention transfer. Train data without a
+    label column trains on the teacher alone (KD only; an error with --alpha 0).
+    OUTPUT is a standard Hugging Face model folder that `edgec build` accepts,
+    with distill-report.json. --device cuda without CUDA exits 3.
+
+    \b
+    Example:
+      edgec distill ./teacher --student layers:3 --train-data train.csv \\
+          --validation-data val.csv --eval-data test.csv --epochs 2 -o ./student
+    """
+    from edgec.data import DataOptions
+    from edgec.distill import DistillConfig, Hyperparameters
+    from edgec.distill import distill as run_distill
+    from edgec.distill.report import summary_rows
+    from edgec.ui import RichUI
+
+    config = DistillConfig(
+        teacher=teacher,
+        student=student,
+        train_data=train_data,
+        output=output,
+        validation_data=validation_data,
+        eval_data=eval_data,
+        unlabeled=unlabeled,
+        data=DataOptions(text_column, text_pair_column, label_column),
+        hp=Hyperparameters(**hyperparameters),
+        device=device,
+        max_length=max_length,
+        trust_remote_code=trust_remote_code,
+        resume=resume,
+        force=force,
+        keep_checkpoints=keep_checkpoints,
+    )
+    report = run_distill(config, RichUI(quiet=as_json))
+    if as_json:
+        render.print_json(report)
+    else:
+        render.rows_table(f"edgec distill -> {output}", summary_rows(report))

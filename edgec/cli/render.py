@@ -1,0 +1,196 @@
+"""Terminal rendering: the data of edgec.views as rich tables, and JSON as JSON.
+
+Nothing here computes a fact; it decides how a fact looks (a size in MB, an accuracy
+with two decimals, a hash cut to 16 characters). Text that came from users or
+libraries goes through `plain`, so rich never reads it as markup.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+def console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def plain(value) -> object:
+    """Text shown as typed: rich would read '[tensorrt]' in "pip install 'edgec[tensorrt]'"
+    (or '[CLS]' in a user's sentence) as a style tag and drop it."""
+    from rich.text import Text
+
+    return Text(str(value))
+
+
+def print_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def print_json_lines(records) -> None:
+    for record in records:
+        click.echo(json.dumps(record, default=str))
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def _list(values) -> str:
+    return ", ".join(map(str, values))
+
+
+# How each fact of edgec.views.package_summary / package_details reads; facts not
+# named here are shown as str(value).
+FACT_FORMATS = {
+    "backend": lambda b: f"{b['name']} {b['version'] or ''} / {b['precision']}",
+    "model size": _mb,
+    "teacher accuracy": "{:.2f}%".format,
+    "student accuracy": lambda s: (
+        f"{s['accuracy']:.2f}% ({s['spec']}, {s['retention'] * 100:.1f}% retained)"
+    ),
+    "source accuracy": "{:.2f}%".format,
+    "package accuracy": lambda p: f"{p['accuracy']:.2f}% ({p['delta']:+.2f} pts)",
+    "agreement": lambda a: f"{a['agreement']:.4f} on {a['examples']} examples",
+    "tokenizer": lambda t: f"{t['identical']}/{t['compared']} identical",
+    "build time": "{:.1f} s".format,
+    "source model": lambda s: f"{s['architecture']} ({s['path']})",
+    "source sha256": lambda h: h[:16] + "...",
+    "labels": _list,
+    "preprocessing": lambda p: (
+        f"max_length {p['max_length']}, truncation {p['truncation_side']}, "
+        f"lowercase {p['do_lower_case']}, pairs {p['text_pair']}"
+    ),
+    "inputs": _list,
+    "files": lambda files: ", ".join(f"{name} ({_mb(size)})" for name, size in files.items()),
+    "integrity": lambda i: (
+        "OK: every hash matches" if i["ok"] else "FAILED: " + "; ".join(i["problems"])
+    ),
+}
+
+
+def fact_rows(facts: dict) -> list[tuple[str, str]]:
+    rows = [(key, FACT_FORMATS.get(key, str)(value)) for key, value in facts.items()]
+    if facts.get("verification") not in (None, "PASSED"):
+        rows.append(("WARNING", "this package is UNVERIFIED: built with --no-verify"))
+    return rows
+
+
+def rows_table(title: str, rows) -> None:
+    """Two columns, label and value: a package's or a report's facts."""
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, plain(value))
+    console().print(table)
+
+
+def facts_table(title: str, facts: dict) -> None:
+    rows_table(title, fact_rows(facts))
+
+
+def _or_dash(value, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def candidates_table(view: dict | None) -> None:
+    """A build's candidates side by side; the picked one in bold green."""
+    if not view:
+        return
+    from rich.table import Column, Table
+
+    table = Table(
+        Column("candidate", no_wrap=True),
+        "verification",
+        "size MB",
+        "accuracy delta",
+        "agreement",
+        "p50 ms (b1)",
+        title=f"candidates (pick: {view['rule']})",
+        title_justify="left",
+    )
+    for row in view["candidates"]:
+        status = row["status"].upper()
+        if row["failure"]:
+            status += f": {row['failure'][:60]}"
+        table.add_row(
+            ("> " if row["picked"] else "  ") + row["candidate"],
+            plain(status),
+            _or_dash(row["size_mb"], "{:.1f}"),
+            _or_dash(row["accuracy_delta"], "{:+.2f} pts"),
+            _or_dash(row["agreement"], "{:.4f}"),
+            _or_dash(row["p50_ms"], "{:.2f}"),
+            style="bold green" if row["picked"] else None,
+        )
+    console().print(table)
+
+
+def predictions_table(records: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table("text", "label", "score")
+    for record in records:
+        text = record["text"]
+        table.add_row(
+            plain(text if len(text) < 80 else text[:77] + "..."),
+            plain(record["label"]),
+            f"{record['score']:.3f}",
+        )
+    console().print(table)
+
+
+def backends_table(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table("backend", "precisions", "devices", "available", "why not / fix")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            _list(r["precisions"]),
+            _list(r["devices"]),
+            "[green]yes[/]" if r["available"] else "[red]no[/]",
+            plain(r["reason"]),
+        )
+    console().print(table)
+
+
+def backend_options_table(backend: str, options: list[dict]) -> None:
+    if not options:
+        click.echo(f"{backend} declares no -O options")
+        return
+    from rich.table import Table
+
+    table = Table(
+        "option", "type", "default", "help", title=f"{backend} -O options", title_justify="left"
+    )
+    for o in options:
+        kind = o["type"] + (f" ({' | '.join(map(str, o['choices']))})" if o["choices"] else "")
+        default = "-" if o["default"] is None else json.dumps(o["default"])  # as -O takes it
+        table.add_row(o["name"], plain(kind), plain(default), plain(o["help"]))
+    console().print(table)
+
+
+def targets_table(targets: list[dict], host: dict) -> None:
+    from rich.table import Table
+
+    table = Table("target", "backend", "precision", "device", "threads", "description")
+    for t in targets:
+        description = t["description"] + (f" — {t['reason']}" if t["reason"] else "")
+        table.add_row(
+            t["name"],
+            t["backend"],
+            t["precision"],
+            t["device"],
+            str(t["threads"] or "all"),
+            plain(description),
+        )
+    console().print(table)
+    click.echo(
+        f"host: {host['machine']}, {host['cores']} cores, ISA: {_list(host['flags']) or 'none'}"
+    )

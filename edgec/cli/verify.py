@@ -1,0 +1,102 @@
+"""`edgec verify`: the parity check of a package, for CI."""
+
+from __future__ import annotations
+
+import click
+
+from edgec.cli import render
+from edgec.cli.options import (
+    column_options,
+    data_file_option,
+    json_option,
+    package_argument,
+    report_file_option,
+    threshold_options,
+    thresholds,
+    trust_remote_code_option,
+    verbose_option,
+)
+
+
+@click.command()
+@package_argument
+@data_file_option(
+    "--eval-data",
+    required=True,
+    help="Texts to verify on (labeled for accuracy checks): CSV, TSV, JSONL, Parquet or "
+    "a dataset folder.",
+)
+@data_file_option(
+    "--reference",
+    help="The source model folder: re-run full parity against PyTorch FP32 (its weights "
+    "must match the manifest's sha256). Without it, the package is checked against its "
+    "manifest.",
+)
+@column_options("--eval-data")
+@threshold_options
+@report_file_option("--report", "report_path", help="Write the JSON report here.")
+@report_file_option(
+    "--junit", "junit_path", help="Write a JUnit XML report here (one testcase per check)."
+)
+@report_file_option(
+    "--summary",
+    "summary_path",
+    help="Write a Markdown summary here (e.g. for $GITHUB_STEP_SUMMARY).",
+)
+@trust_remote_code_option("Allow a --reference model that runs code from its folder.")
+@json_option
+@verbose_option
+def verify(
+    package,
+    eval_data,
+    reference,
+    text_column,
+    text_pair_column,
+    label_column,
+    max_accuracy_drop,
+    min_agreement,
+    max_class_drop,
+    report_path,
+    junit_path,
+    summary_path,
+    trust_remote_code,
+    as_json,
+):
+    """Check a package: integrity hashes, tokenizer consistency and accuracy parity.
+
+    \b
+    With --reference MODEL: full parity against the PyTorch FP32 source model
+    (agreement, accuracy, per-class F1, logit deltas, KL, ECE, flipped examples).
+    Without it: the package's accuracy and predictions on the build's eval data
+    against what the build recorded; the report lists what could not be re-checked.
+    Exit 0 when every check passes, 1 when one fails, 2 for bad input, 3 when the
+    package's backend is not installed here.
+
+    \b
+    Example (CI):
+      edgec verify dist/sentiment --eval-data test.csv --reference ./teacher \\
+        --report verify.json --junit verify.xml --summary verify.md
+    """
+    from edgec.data import DataOptions
+    from edgec.errors import VerificationFailed
+    from edgec.ui import SilentUI
+    from edgec.verify.reports import failure_message, summary_lines, write_reports
+    from edgec.verify.suite import verify_package
+
+    report = verify_package(
+        package,
+        eval_data,
+        reference=reference,
+        data=DataOptions(text_column, text_pair_column, label_column),
+        thresholds=thresholds(max_accuracy_drop, min_agreement, max_class_drop),
+        trust_remote_code=trust_remote_code,
+        ui=SilentUI(),
+    )
+    write_reports(report, json_path=report_path, junit_path=junit_path, summary_path=summary_path)
+    if as_json:
+        render.print_json(report)
+    else:
+        for line in summary_lines(report):
+            click.echo(line)
+    if report["status"] != "passed":
+        raise VerificationFailed(failure_message(report, f"{package} failed verification"), report)

@@ -1,0 +1,184 @@
+"""What the CLI shows, as data: the facts of a package, a build's candidates, the
+backends and their options, the targets.
+
+Each function is pure (manifest or report dicts, the plugin registry) and returns
+plain values (numbers, strings, lists, dicts), never display strings, so `--json`
+prints exactly what the tables show and the terminal rendering (edgec.cli.render)
+decides how a number looks. Units are fixed: sizes in bytes, times in seconds,
+accuracies in percent as the manifest records them, agreement and retention as
+fractions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def package_summary(manifest: dict, package: Path | str) -> dict:
+    """The headline facts of a package, in display order; `edgec build` shows them.
+
+    Keys are the labels a reader sees. `verification` is the verdict word (PASSED,
+    UNVERIFIED) that CI logs and scripts match on.
+    """
+    backend = manifest["backend"]
+    verification = manifest["verification"]
+    parity = verification.get("parity")
+    distilled = manifest.get("distillation")
+    facts: dict = {
+        "package": str(package),
+        "backend": {
+            "name": backend["name"],
+            "version": backend.get("version"),
+            "precision": backend["precision"],
+        },
+        "target": manifest["target"]["name"],
+        "model size": sum(manifest["files"][f]["size"] for f in backend["files"]),
+    }
+    if distilled:
+        facts["teacher accuracy"] = distilled["teacher"]["accuracy"]
+        facts["student accuracy"] = {
+            "accuracy": distilled["student"]["accuracy"],
+            "spec": distilled["student"]["spec"],
+            "retention": distilled["retention"],
+        }
+    if parity and parity.get("labeled"):
+        facts["source accuracy"] = parity["reference"]["accuracy"]
+        facts["package accuracy"] = {
+            "accuracy": parity["candidate"]["accuracy"],
+            "delta": parity["delta"]["accuracy"],
+        }
+    if parity:
+        facts["agreement"] = {"agreement": parity["agreement"], "examples": parity["examples"]}
+    tokenizer = verification.get("tokenizer")
+    if tokenizer:
+        facts["tokenizer"] = {
+            "identical": tokenizer["texts_compared"] - tokenizer["mismatches"],
+            "compared": tokenizer["texts_compared"],
+        }
+    facts["verification"] = verification["status"].upper()
+    if verification.get("checked_on"):
+        facts["checked with"] = verification["checked_on"]
+    if "build_seconds" in manifest:
+        facts["build time"] = manifest["build_seconds"]
+    return facts
+
+
+def build_payload(manifest: dict, package: Path | str) -> dict:
+    """`edgec build --json`: the summary's facts, then the whole manifest."""
+    return {**package_summary(manifest, package), "manifest": manifest}
+
+
+def package_details(manifest: dict, package: Path | str, problems: list[str]) -> dict:
+    """`edgec inspect`: the summary plus what the package was made from and holds."""
+    source = manifest["source_model"]
+    pre = manifest["preprocessing"]
+    return {
+        **package_summary(manifest, package),
+        "source model": {"architecture": source["architecture"], "path": source["path"]},
+        "source sha256": source["sha256"],
+        "labels": list(manifest["labels"]),
+        "preprocessing": {
+            "max_length": pre["max_length"],
+            "truncation_side": pre["truncation_side"],
+            "do_lower_case": pre["do_lower_case"],
+            "text_pair": pre["text_pair"],
+        },
+        "inputs": list(manifest["io"]["input_names"]),
+        "files": {name: record["size"] for name, record in manifest["files"].items()},
+        "integrity": integrity(problems),
+    }
+
+
+def integrity(problems: list[str]) -> dict:
+    return {"ok": not problems, "problems": list(problems)}
+
+
+def inspect_payload(manifest: dict, problems: list[str]) -> dict:
+    """`edgec inspect --json`: the manifest as written, and whether its hashes hold."""
+    return {"manifest": manifest, "integrity": integrity(problems)}
+
+
+def candidates(manifest: dict) -> dict | None:
+    """The comparison of a build with several backends or precisions, or None.
+
+    `failure` is the first reason a failed candidate gave; the numbers are None where
+    a candidate never got that far.
+    """
+    selection = manifest.get("selection")
+    if not selection:
+        return None
+    return {
+        "rule": selection["rule"],
+        "candidates": [
+            {
+                "candidate": f"{row['backend']}:{row['precision']}",
+                "picked": bool(row["picked"]),
+                "status": row["status"],
+                "failure": (row.get("failures") or [None])[0]
+                if row["status"] == "failed"
+                else None,
+                "size_mb": row["size_mb"],
+                "accuracy_delta": row["accuracy_delta"],
+                "agreement": row["agreement"],
+                "p50_ms": row["p50_ms"],
+            }
+            for row in selection["candidates"]
+        ],
+    }
+
+
+def backend_rows() -> list[dict]:
+    """Every registered backend, whether it runs here and, if not, the fix; plugins
+    that failed to load are listed too, so a broken install is visible."""
+    from edgec.plugins import BROKEN, backends
+
+    rows = []
+    for backend in backends().values():
+        reason = backend.available()
+        rows.append(
+            {
+                "name": backend.name,
+                "precisions": list(backend.precisions),
+                "devices": list(backend.devices),
+                "available": reason is None,
+                "reason": reason or "",
+                "description": backend.description,
+            }
+        )
+    for name, reason in BROKEN.items():
+        rows.append(
+            {
+                "name": name,
+                "precisions": [],
+                "devices": [],
+                "available": False,
+                "reason": f"plugin broken: {reason}",
+                "description": "",
+            }
+        )
+    return rows
+
+
+def backend_options(name: str) -> list[dict]:
+    """The `-O KEY=VALUE` options backend `name` declares (name, type, default, help,
+    choices); an unknown name is BadInput listing the backends."""
+    from edgec.plugins import get_backend
+
+    return [option.describe() for option in get_backend(name).options]
+
+
+def targets_payload(targets: dict, isa: dict) -> dict:
+    """`edgec targets --json`: every profile as data and the host's ISA facts."""
+    return {"targets": [t.describe() for t in targets.values()], "host_isa": isa}
+
+
+def host_facts(isa: dict) -> dict:
+    """The host line under the targets table: machine, cores and the ISA extensions
+    that decide `host`."""
+    flags = [k for k in ("avx2", "avx512", "vnni", "amx", "dotprod") if isa.get(k)]
+    return {"machine": isa["machine"], "cores": isa["cores"], "flags": flags}
+
+
+def predictions(texts, results) -> list[dict]:
+    """`edgec predict`: one record per text, its label and score (and any extras)."""
+    return [{"text": text, **result} for text, result in zip(texts, results, strict=True)]
