@@ -1,20 +1,40 @@
-"""Parity metrics and gates on hand-made logits: what each number means, exactly."""
+"""Parity metrics and gates on hand-made logits: what each number means, exactly.
+
+Covers the three stages on their own: results (logits or saved predictions), their
+comparison, and the gates applied to it.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from edgec.data import TextSet
 from edgec.gates import DEFAULT_GATES
 from edgec.verify.checks import failure_lines, failure_messages
-from edgec.verify.parity import (
-    expected_calibration_error,
-    parity_checks,
-    parity_report,
+from edgec.verify.compare import compare
+from edgec.verify.gate import parity_checks
+from edgec.verify.results import (
+    decode_predictions,
+    encode_predictions,
+    eval_fingerprint,
+    logits_result,
+    recorded_package,
+    recorded_reference,
 )
-from edgec.verify.suite import decode_predictions, encode_predictions
+from edgec.verify.scores import expected_calibration_error
 
 NAMES = ["negative", "positive"]
+
+
+def parity_report(reference, candidate, names, texts, labels=None):
+    """Two logit matrices compared over the texts, as a build compares them."""
+    return compare(
+        logits_result("the reference", reference),
+        logits_result("the package", candidate),
+        names,
+        TextSet("test", list(texts), labels=labels),
+    )
 
 
 def _logits(margins):
@@ -120,3 +140,67 @@ def test_reference_predictions_round_trip_compactly():
     assert encoded == "2011"
     assert decode_predictions(encoded).tolist() == [2, 0, 1, 1]
     assert encode_predictions(np.zeros((2, 40))) is None
+
+
+def _saved_build(reference_logits, candidate_logits, eval_set):
+    """The `verification` section a build writes, for these logits on `eval_set`."""
+    parity = parity_report(
+        reference_logits, candidate_logits, NAMES, eval_set.texts, eval_set.labels
+    )
+    parity["reference_predictions"] = encode_predictions(reference_logits)
+    return {"parity": parity, "eval_fingerprint": eval_fingerprint(eval_set)}
+
+
+def test_recorded_predictions_go_through_the_same_comparison_and_gates():
+    eval_set = TextSet("test", ["t0", "t1", "t2", "t3"], labels=[1, 1, 0, 1])
+    built = _logits([0.1, 5.0, -3.0, 2.0])
+    verification = _saved_build(built, built, eval_set)
+    now = logits_result("the package", _logits([-0.1, -4.0, -3.0, -0.5]))
+    report = compare(recorded_reference(verification, eval_set), now, NAMES, eval_set)
+    assert report["agreement"] == 0.25
+    # no reference margins were saved: flips rank by the package's margin alone
+    assert [f["text"] for f in report["flipped"]] == ["t1", "t3", "t0"]
+    assert all(f["reference_margin"] is None for f in report["flipped"])
+    assert "max_abs_logit_delta" not in report
+    assert "without reference logits" in report["not_compared"]["logit deltas"]
+    assert report["delta"]["accuracy"] == pytest.approx(-75.0)  # the recorded accuracy: 100 %
+    checks = {c["name"]: c for c in parity_checks(report, DEFAULT_GATES)}
+    assert checks["parity-logit-deltas"]["status"] == "skipped"
+    assert "without reference logits" in checks["parity-logit-deltas"]["message"]
+    assert checks["parity-agreement"]["status"] == "failed"
+    assert checks["parity-accuracy"]["status"] == "failed"
+
+
+def test_a_saved_result_applies_only_to_the_data_it_was_recorded_on():
+    eval_set = TextSet("test", ["a", "b", "c"], labels=[0, 1, 1])
+    ref = _logits([-1.0, 2.0, 3.0])
+    verification = _saved_build(ref, ref, eval_set)
+    same = recorded_reference(verification, eval_set)
+    assert same.predictions.tolist() == [0, 1, 1] and same.metrics["accuracy"] == 100.0
+    other = recorded_reference(verification, TextSet("test", ["a", "b", "x"], labels=[0, 1, 1]))
+    assert other.predictions is None and other.metrics is None
+    assert "differs from the build's" in other.note
+    nothing = recorded_reference({}, eval_set)
+    assert nothing.predictions is None and "recorded no parity" in nothing.note
+    report = compare(other, logits_result("the package", ref), NAMES, eval_set)
+    checks = {c["name"]: c for c in parity_checks(report, DEFAULT_GATES)}
+    for name in ("parity-agreement", "parity-accuracy", "parity-class-f1"):
+        assert checks[name]["status"] == "skipped"
+        assert "differs from the build's" in checks[name]["message"]
+    assert checks["labels-permutation"]["status"] == "passed"  # needs no reference
+
+
+def test_a_package_that_scores_otherwise_than_at_build_time_fails():
+    gold = [1] * 50 + [0] * 50
+    eval_set = TextSet("test", [str(i) for i in range(100)], labels=gold)
+    ref = _logits([2.0] * 50 + [-2.0] * 50)
+    verification = _saved_build(ref, ref, eval_set)
+    drifted = _logits([2.0] * 46 + [-1.0] * 4 + [-2.0] * 50)  # 4 examples: over 3
+    for logits, fails in ((ref, False), (drifted, True)):
+        now = logits_result("the package", logits)
+        report = compare(recorded_reference(verification, eval_set), now, NAMES, eval_set)
+        since_build = compare(recorded_package(verification, eval_set), now, NAMES, eval_set)
+        relaxed = {"min_agreement": 0.5, "max_accuracy_drop": 10, "max_class_drop": 10}
+        lines = failure_lines(parity_checks(report, relaxed, since_build=since_build))
+        changed = [line for line in lines if "something in it changed" in line]
+        assert bool(changed) == fails, lines

@@ -30,7 +30,7 @@ def headline_metrics(report: dict) -> list[tuple[str, str]]:
     """(name, value) rows for the figures a reader wants first."""
     rows = []
     parity = report.get("parity") or {}
-    if "agreement" in parity:
+    if "max_abs_logit_delta" in parity:
         rows.append(("agreement", f"{parity['agreement']:.4f} on {parity['examples']} examples"))
         rows.append(
             (
@@ -133,6 +133,12 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _with_margin(flip: dict, side: str) -> str:
+    """A flipped prediction and its margin; a saved result has predictions, no margins."""
+    margin = flip[f"{side}_margin"]
+    return flip[side] if margin is None else f"{flip[side]} ({margin:.2f})"
+
+
 def to_markdown(report: dict) -> str:
     icon = "✅" if report["status"] == "passed" else "❌"
     out = [f"## {icon} edgec verify: {report['status'].upper()}", ""]
@@ -158,10 +164,10 @@ def to_markdown(report: dict) -> str:
     if per_class and parity.get("reference"):
         out += ["| class | P | R | F1 | ΔF1 | support |", "|---|---|---|---|---|---|"]
         for name, m in per_class.items():
-            d = parity["delta"]["per_class_f1"][name]
+            d = parity["delta"]["per_class_f1"].get(name)
             out.append(
                 f"| {_cell(name)} | {m['precision']:.1f} | {m['recall']:.1f} | {m['f1']:.1f} "
-                f"| {d:+.2f} | {m['support']} |"
+                f"| {'' if d is None else f'{d:+.2f}'} | {m['support']} |"
             )
         out.append("")
     flips = parity.get("flipped") or []
@@ -172,8 +178,8 @@ def to_markdown(report: dict) -> str:
         for f in flips[:FLIPS_SHOWN]:
             text = f["text"] if len(f["text"]) <= 100 else f["text"][:97] + "..."
             out.append(
-                f"| {_cell(text)} | {f['gold'] or ''} | {f['reference']} ({f['reference_margin']:.2f}) "
-                f"| {f['candidate']} ({f['candidate_margin']:.2f}) |"
+                f"| {_cell(text)} | {f['gold'] or ''} | {_with_margin(f, 'reference')} "
+                f"| {_with_margin(f, 'candidate')} |"
             )
         out.append("")
     return "\n".join(out) + "\n"

@@ -1,14 +1,18 @@
 """The verification suite: every check a build gate or `edgec verify` runs, in one report.
 
-Two modes:
+Each parity check goes through three stages: run (results.py: the reference's logits,
+the package's logits, or what a build saved in the manifest), compare (compare.py: one
+comparison over two results) and gate (gate.py: the gates, as named checks). This
+module only chooses the results and assembles the report. Two modes:
 
 - against the source model (a build, or `edgec verify --reference MODEL`): tokenizer
-  consistency against the source tokenizer, and parity of the package's logits against
+  consistency against the source tokenizer, and the package's logits compared with
   PyTorch FP32 logits on the same texts;
 - against the manifest (`edgec verify` without --reference): integrity, the tokenizer
   against the package's own transformers config and the manifest's preprocessing, and
-  the package's accuracy and predictions against what the build recorded. Without
-  reference logits, logit deltas and KL cannot be re-checked, and the report says so.
+  the package compared with the reference the build saved (its predicted classes and
+  accuracy) and with itself as the build recorded it. Without reference logits, logit
+  deltas and KL cannot be re-checked, and the report says so.
 
 Every gate is a named check (see checks.py), so the JSON report, the JUnit file, the
 Markdown summary and the CLI's few lines all say the same thing.
@@ -16,39 +20,24 @@ Markdown summary and the CLI's few lines all say the same thing.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import warnings
 
-import numpy as np
-
+from edgec.gates import resolve_gates
 from edgec.ui import SilentUI
 from edgec.verify.checks import check, failure_lines
-
-PREDICTION_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
-# Re-running the same package on the same data should reproduce the recorded accuracy;
-# another CPU's int8 kernels can move a near-tie, so allow this many points of noise.
-RECORDED_ACCURACY_NOISE = 0.5
-
-
-def eval_fingerprint(eval_set) -> str:
-    """sha256 of the texts, pairs and labels: tells whether two runs used the same data."""
-    blob = json.dumps([eval_set.texts, eval_set.pairs, eval_set.labels], ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-def encode_predictions(logits: np.ndarray) -> str | None:
-    """The reference's predicted class per example, one base-36 digit each (compact
-    enough for the manifest; lets `edgec verify` re-check agreement without the model)."""
-    if logits.shape[1] > len(PREDICTION_DIGITS):
-        return None
-    return "".join(PREDICTION_DIGITS[i] for i in logits.argmax(axis=1))
-
-
-def decode_predictions(encoded: str) -> np.ndarray:
-    return np.array([PREDICTION_DIGITS.index(c) for c in encoded], dtype=np.int64)
-
+from edgec.verify.compare import compare
+from edgec.verify.gate import labels_problems, parity_checks, recorded_parity_checks
+from edgec.verify.results import (
+    encode_predictions,
+    eval_fingerprint,
+    package_result,
+    recorded_package,
+    recorded_reference,
+    recorded_summary,
+    reference_result,
+    same_data_as_build,
+)
 
 ASSEMBLED = (
     "status",
@@ -79,27 +68,14 @@ def _assemble(checks, warnings_, thresholds, eval_set, started, **sections) -> d
     }
 
 
-def labels_problems(expected: list[str], package: list[str], what: str) -> list[str]:
-    if list(expected) == list(package):
-        return []
-    if sorted(expected) == sorted(package):
-        return [
-            f"the package's labels {package} are {what}'s {expected} in another order: "
-            "its outputs would be named wrongly; rebuild the package"
-        ]
-    return [f"the package's labels {package} differ from {what}'s {expected}"]
-
-
 def verify_against_source(source, predictor, eval_set, thresholds, ui=None) -> dict:
     """Tokenizer consistency and accuracy parity of `predictor` against `source`."""
-    from edgec.gates import resolve_gates
-    from edgec.verify.parity import parity_checks, parity_report
-    from edgec.verify.reference import reference_logits
+    from edgec.model import position_limit
     from edgec.verify.tokenizer import tokenizer_report, training_max_length
 
     ui = ui or SilentUI()
     started = time.perf_counter()
-    thresholds = resolve_gates(thresholds)
+    gates = resolve_gates(thresholds)
     with ui.step(f"tokenizer consistency on {len(eval_set)} texts and probes"):
         tok = tokenizer_report(
             source.tokenizer,
@@ -109,31 +85,25 @@ def verify_against_source(source, predictor, eval_set, thresholds, ui=None) -> d
             eval_set.pairs,
             config=source.config,
         )
-    from edgec.model import position_limit
-
+    # the reference truncates as training did, whatever max_length the package has
     trained = training_max_length(
         source.tokenizer, source.max_length, position_limit(source.config)
     )
-    reference = reference_logits(
-        source, eval_set.texts, eval_set.pairs, track=ui.track, max_length=trained
-    )
-    with ui.step(f"running the package on {len(eval_set)} texts"):
-        candidate = predictor.logits(eval_set.texts, eval_set.pairs)
-    parity = parity_report(
-        reference, candidate, source.labels, eval_set.texts, eval_set.labels, eval_set.pairs
-    )
-    parity["reference_predictions"] = encode_predictions(reference)
+    reference = reference_result(source, eval_set, trained, ui)
+    candidate = package_result(predictor, eval_set, ui)
+    parity = compare(reference, candidate, source.labels, eval_set)
+    parity["reference_predictions"] = encode_predictions(reference.logits)
     checks = [
         check("labels", labels_problems(source.labels, predictor.labels, "the source model")),
         *tok["checks"],
-        *parity_checks(parity, thresholds),
+        *parity_checks(parity, gates),
     ]
     for w in tok["warnings"]:
         ui.note(w)
     return _assemble(
         checks,
         list(tok["warnings"]),
-        thresholds,
+        gates,
         eval_set,
         started,
         mode="reference",
@@ -160,7 +130,6 @@ def verify_package(
     Raises BadInput for unusable inputs (exit 2); failed checks are in the report.
     """
     from edgec.data import DataOptions
-    from edgec.gates import resolve_gates
     from edgec.package import integrity_problems, opened, read_manifest
     from edgec.runtime import checking_predictor
 
@@ -248,17 +217,42 @@ def _verify_with_reference(predictor, manifest, eval_set, gates, reference, trus
 
 
 def _verify_with_manifest(predictor, manifest, eval_set, gates, ui) -> dict:
+    """The package compared with the results its build saved in the manifest."""
+    started = time.perf_counter()
+    verification = manifest.get("verification") or {}
+    tok = _package_tokenizer_report(predictor, manifest, eval_set, ui)
+    candidate = package_result(predictor, eval_set, ui)
+    names = predictor.labels
+    parity = compare(recorded_reference(verification, eval_set), candidate, names, eval_set)
+    since_build = compare(recorded_package(verification, eval_set), candidate, names, eval_set)
+    parity["same_data_as_build"] = same_data_as_build(verification, eval_set)
+    if "agreement" in parity:  # the name reports of this mode have always used
+        parity["agreement_with_recorded_reference"] = parity["agreement"]
+    checks = [
+        *tok["checks"],
+        *recorded_parity_checks(verification),
+        *parity_checks(parity, gates, since_build=since_build),
+    ]
+    return {
+        "parity": parity,
+        "recorded_parity": recorded_summary(verification),
+        "tokenizer": tok,
+        "checks": checks,
+        "warnings": [*tok["warnings"], *_recorded_warnings(verification, parity)],
+        "manifest_seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def _package_tokenizer_report(predictor, manifest, eval_set, ui) -> dict:
+    """The runtime tokenizer against the transformers tokenizer saved in the package."""
     from transformers import AutoTokenizer
 
-    from edgec.verify.parity import label_metrics, label_permutation, permutation_problems
     from edgec.verify.tokenizer import tokenizer_report
 
-    started = time.perf_counter()
     directory = predictor.directory
     with ui.step(f"tokenizer consistency on {len(eval_set)} texts and probes"):
-        tokenizer = AutoTokenizer.from_pretrained(directory)
-        tok = tokenizer_report(
-            tokenizer,
+        return tokenizer_report(
+            AutoTokenizer.from_pretrained(directory),
             directory / "tokenizer.json",
             predictor.preprocessing,
             eval_set.texts,
@@ -266,135 +260,20 @@ def _verify_with_manifest(predictor, manifest, eval_set, gates, ui) -> dict:
             model_type=manifest.get("source_model", {}).get("model_type"),
             expected_from="the package's tokenizer_config.json (no --reference given)",
         )
-    with ui.step(f"running the package on {len(eval_set)} texts"):
-        logits = predictor.logits(eval_set.texts, eval_set.pairs)
-    names = predictor.labels
-    checks = list(tok["checks"])
-    warn = list(tok["warnings"])
-    recorded = (manifest.get("verification") or {}).get("parity")
-    built_fingerprint = (manifest.get("verification") or {}).get("eval_fingerprint")
-    same_data = bool(recorded and built_fingerprint == eval_fingerprint(eval_set))
-    if recorded and not built_fingerprint:
-        warn.append("this package's build recorded no fingerprint of its eval data (older edgec)")
-    current: dict = {
-        "examples": len(eval_set),
-        "labeled": eval_set.labels is not None,
-        "same_data_as_build": same_data,
-    }
-    no_logits = (
-        "no --reference: without reference logits, max/mean |dlogit| and KL were not re-checked"
-    )
-    checks.append(check("parity-logit-deltas", [], skipped=no_logits))
-    if not recorded:
-        checks.append(
-            check(
-                "parity-recorded",
-                [
-                    "the package records no parity (built with --no-verify) and no --reference "
-                    "was given: nothing to check its accuracy against; pass --reference MODEL"
-                ],
-            )
-        )
-    encoded = (recorded or {}).get("reference_predictions")
-    if same_data and encoded and len(encoded) == len(eval_set):
-        agreement = float((decode_predictions(encoded) == logits.argmax(axis=1)).mean())
-        current["agreement_with_recorded_reference"] = agreement
-        problems = (
-            [
-                f"agreement with the reference predictions recorded at build time is "
-                f"{agreement:.4f}, below --min-agreement {gates['min_agreement']}"
-            ]
-            if agreement < gates["min_agreement"]
-            else []
-        )
-        checks.append(
-            check("parity-agreement", problems, info=f"agreement {agreement:.4f} (recorded)")
-        )
-    else:
-        why = (
-            "no --reference and the eval data differs from the build's, so there are no "
-            "reference predictions for it: agreement was not re-checked"
-            if recorded
-            else "no --reference and nothing recorded: agreement was not checked"
-        )
-        checks.append(check("parity-agreement", [], skipped=why))
-    if eval_set.labels is None:
-        why = "the eval data has no labels: accuracy was not checked"
-        checks += [check(n, [], skipped=why) for n in ("parity-accuracy", "parity-class-f1")]
-    else:
-        gold = np.asarray(eval_set.labels)
-        metrics = label_metrics(logits, gold, names)
-        current["candidate"] = metrics
-        current["label_permutation"] = label_permutation(logits, gold, names)
-        checks.append(check("labels-permutation", permutation_problems(current)))
-        checks += _recorded_accuracy_checks(recorded, metrics, same_data, gates, warn)
-    return {
-        "parity": current,
-        "recorded_parity": _recorded_summary(recorded),
-        "tokenizer": tok,
-        "checks": checks,
-        "warnings": warn,
-        "manifest_seconds": round(time.perf_counter() - started, 2),
-    }
 
 
-def _recorded_summary(recorded: dict | None) -> dict | None:
-    if not recorded:
-        return None
-    keep = ("examples", "agreement", "max_abs_logit_delta", "mean_abs_logit_delta", "mean_kl")
-    out = {k: recorded.get(k) for k in keep}
-    if recorded.get("labeled"):
-        out["reference_accuracy"] = recorded["reference"]["accuracy"]
-        out["candidate_accuracy"] = recorded["candidate"]["accuracy"]
+def _recorded_warnings(verification: dict, parity: dict) -> list[str]:
+    """What the reader should know about the saved results this mode relied on."""
+    recorded = verification.get("parity")
+    out = []
+    if recorded and not verification.get("eval_fingerprint"):
+        out.append("this package's build recorded no fingerprint of its eval data (older edgec)")
+    if recorded and recorded.get("labeled") and "candidate" in parity and "delta" not in parity:
+        out.append(
+            f"the eval data differs from the build's: accuracy is "
+            f"{parity['candidate']['accuracy']:.2f}% here against "
+            f"{recorded['reference']['accuracy']:.2f}% (source) and "
+            f"{recorded['candidate']['accuracy']:.2f}% (package) recorded on the build's data; "
+            "pass --reference MODEL for a like-for-like check"
+        )
     return out
-
-
-def metrics_examples(metrics: dict) -> int:
-    return sum(c["support"] for c in metrics["per_class"].values())
-
-
-def _recorded_accuracy_checks(recorded, metrics, same_data, gates, warn) -> list[dict]:
-    """Accuracy now against the accuracy recorded at build time, on the same data."""
-    if not (recorded and recorded.get("labeled")):
-        why = "the build recorded no labeled parity: accuracy could not be compared"
-        return [check(n, [], skipped=why) for n in ("parity-accuracy", "parity-class-f1")]
-    ref_acc = recorded["reference"]["accuracy"]
-    built_acc = recorded["candidate"]["accuracy"]
-    now = metrics["accuracy"]
-    if not same_data:
-        warn.append(
-            f"the eval data differs from the build's: accuracy is {now:.2f}% here against "
-            f"{ref_acc:.2f}% (source) and {built_acc:.2f}% (package) recorded on the build's "
-            "data; pass --reference MODEL for a like-for-like check"
-        )
-        why = "no --reference and the eval data differs from the build's: not comparable"
-        return [check(n, [], skipped=why) for n in ("parity-accuracy", "parity-class-f1")]
-    problems = []
-    if ref_acc - now > gates["max_accuracy_drop"]:
-        problems.append(
-            f"accuracy is {now:.2f}%, {ref_acc - now:.2f} points under the source model's "
-            f"{ref_acc:.2f}% recorded at build time (over --max-accuracy-drop {gates['max_accuracy_drop']})"
-        )
-    # a different CPU can move a few near-ties: allow 0.5 points or 3 examples
-    noise = max(RECORDED_ACCURACY_NOISE, 300 / max(metrics_examples(metrics), 1))
-    if abs(now - built_acc) > noise:
-        problems.append(
-            f"the package now scores {now:.2f}% on the build's eval data but scored {built_acc:.2f}% "
-            "when it was built: something in it changed"
-        )
-    classes = []
-    for name, ref in recorded["reference"]["per_class"].items():
-        now_f1 = metrics["per_class"].get(name, {}).get("f1", 0.0)
-        if ref["f1"] - now_f1 > gates["max_class_drop"]:
-            classes.append(
-                f"class {name!r} F1 is {now_f1:.2f}, {ref['f1'] - now_f1:.2f} points under the "
-                f"recorded {ref['f1']:.2f} (over --max-class-drop {gates['max_class_drop']})"
-            )
-    return [
-        check(
-            "parity-accuracy",
-            problems,
-            info=f"accuracy {now:.2f}% (recorded: source {ref_acc:.2f}%, package {built_acc:.2f}%)",
-        ),
-        check("parity-class-f1", classes),
-    ]
