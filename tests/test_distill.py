@@ -172,6 +172,28 @@ def test_distill_cli_writes_a_model_build_accepts(tiny_bert, train_csv, tiny_eva
     assert report["recipe"]["data"]["train"]["sha256"]
 
 
+def test_distill_progress_is_edgecs_own(tiny_bert, train_csv, tmp_path):
+    """On the terminal the Trainer speaks through edgec's progress: a line per log and
+    per validation, never its raw `{'loss': ...}` dicts or tqdm bars."""
+    result = run_cli(
+        "distill", tiny_bert, "--student", "layers:1", "--train-data", train_csv,
+        "--epochs", "1", "--batch-size", "16", "--logging-steps", "1", "-o", tmp_path / "s",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "step 1/3  loss " in result.stdout and "validation step 3: accuracy" in result.stdout
+    assert "{'" not in result.output and "it/s" not in result.output
+
+
+def test_hyperparameters_carry_their_cli_help():
+    """`edgec distill` builds its options from these fields: each needs a help line."""
+    from dataclasses import fields
+
+    helps = {f.name: f.metadata.get("help") for f in fields(Hyperparameters)}
+    assert all(h and "\n" not in h for h in helps.values()), helps
+    flags = {f.name: f.metadata["flags"] for f in fields(Hyperparameters) if "flags" in f.metadata}
+    assert flags == {"learning_rate": ("--lr",), "temperature": ("-T",)}
+
+
 def test_hidden_and_attention_transfer(tiny_bert, train_csv, tmp_path):
     hp = Hyperparameters(
         epochs=1, batch_size=16, hidden_weight=1.0, attention_weight=1.0, logging_steps=1
@@ -210,9 +232,9 @@ def test_unlabeled_train_data_trains_kd_only(tiny_bert, tmp_path):
     extra = write_csv(tmp_path / "extra.csv", [{"text": t} for t in random_sentences(12, 8)])
     notes = []
 
-    class UI:
-        console = None
+    from edgec.ui import SilentUI
 
+    class UI(SilentUI):
         def note(self, message):
             notes.append(message)
 
@@ -339,7 +361,7 @@ def test_build_distill_needs_train_data(tiny_bert, tiny_eval_csv, tmp_path):
 
 
 def test_default_layer_map_mirrors_depth():
-    from edgec.distill.run import parse_layer_map
+    from edgec.distill.config import parse_layer_map
 
     assert parse_layer_map(None, 6, 3) == [(1, 2), (2, 4), (3, 6)]
     assert parse_layer_map(None, 12, 4) == [(1, 3), (2, 6), (3, 9), (4, 12)]

@@ -2,21 +2,33 @@
 
 Twelve steps on 384 training sentences (an eighth of an epoch) cannot show the
 >= 97 % retention of a full run (that is measured once, by hand: see the distill notes
-in the README); this test checks that the whole chain works on a real model and that
-the numbers it records agree with each other and with the teacher's own metrics.
+in the README); this test checks that the whole chain works on a real model, that the
+student learnt from the teacher, and that the numbers it records agree with each
+other, with the teacher's own metrics and with the models' shapes.
 """
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 from conftest import write_csv
 
 pytestmark = pytest.mark.slow
 
+# What 12 steps keep of the quick teacher's test accuracy. Measured on the 2-core
+# machine: 64.4 % vs 80.25 %, retention 0.80, where the 3-layer copy before training
+# predicts one class (50.0 %, retention 0.62, on the balanced test split). The floor
+# leaves 4 points of accuracy (2.5 standard errors on 800 sentences) for other
+# machines' numerics, and a student that learnt nothing still fails it by 10 points.
+MIN_SHORT_RUN_RETENTION = 0.75
+
 
 def test_build_distill_on_the_real_teacher(sentiment_teacher, sentiment_splits, tmp_path):
     import sentiment
+    from transformers import AutoConfig
 
+    from edgec.distill.students import expected_speedup
     from edgec.model import load_source_model
     from edgec.pipeline import BuildRequest, build
     from edgec.targets import get_target
@@ -49,9 +61,16 @@ def test_build_distill_on_the_real_teacher(sentiment_teacher, sentiment_splits, 
     assert record["retention"] == pytest.approx(
         record["student"]["accuracy"] / record["teacher"]["accuracy"]
     )
-    assert 0.0 < record["student"]["accuracy"] <= 100.0  # 12 steps: no accuracy claim
-    assert record["expected_speedup"] == pytest.approx(2.0)
-    assert record["measured_speedup"] > 0  # recorded; its size is measured in benchmarks/
+    assert record["retention"] >= MIN_SHORT_RUN_RETENTION, record["student"]["accuracy"]
+    # The FLOP ratio from the shapes: the student is the teacher's width at 3 of its 6
+    # layers, so 2.0 at any sequence length. The measured speedup is a timing: recorded,
+    # not asserted here; benchmarks/ measures its size.
+    teacher_config = AutoConfig.from_pretrained(sentiment_teacher)
+    student_config = copy.deepcopy(teacher_config)
+    student_config.num_hidden_layers = record["student"]["layers"]
+    flop_ratio = expected_speedup(teacher_config, student_config)
+    assert flop_ratio == pytest.approx(2.0)
+    assert record["expected_speedup"] == pytest.approx(flop_ratio, abs=0.005)  # 2 decimals
     assert record["recipe"]["data"]["train"]["rows"] == 346  # 10 % held out for validation
     # Parity was measured against the student, not the teacher.
     parity = manifest["verification"]["parity"]

@@ -1,10 +1,13 @@
 """Knowledge distillation: a smaller student learns a fine-tuned teacher's outputs.
 
-`students` builds the student, `losses` defines the objective, `trainer` runs it with
-the transformers Trainer, `report` measures what the student kept, and `run.distill`
-ties them together.
+One module per job: `config` (the request and its checks), `students` (building the
+student), `data` (the texts, labelled once by the teacher), `losses` (the objective),
+`trainer` (the KD Trainer), `training` (running it and saving the student),
+`progress` (the terminal bar), `predict` (logits for raw texts), `report` (what the
+student kept); `run.distill` calls them in order.
 """
 
-from edgec.distill.run import DistillConfig, Hyperparameters, distill
+from edgec.distill.config import DistillConfig, Hyperparameters
+from edgec.distill.run import distill
 
 __all__ = ["DistillConfig", "Hyperparameters", "distill"]

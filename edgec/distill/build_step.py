@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgec.distill.run import DistillConfig, Hyperparameters, distill
+from edgec.distill.config import DistillConfig, Hyperparameters
+from edgec.distill.run import distill
 from edgec.errors import BadInput, VerificationFailed
 from edgec.gates import DEFAULT_MIN_RETENTION
 
@@ -46,7 +47,7 @@ def distill_source(request, eval_set, workdir: Path, ui):
         trust_remote_code=request.trust_remote_code,
         force=True,
     )
-    ui.note(f"distilling {request.model} into a {request.distill} student")
+    ui.info(f"distilling {request.model} into a {request.distill} student")
     report = distill(config, ui)
     teacher, student = report["teacher"], report["student"]
     retention = report["retention"]
@@ -62,7 +63,7 @@ def distill_source(request, eval_set, workdir: Path, ui):
             f"below --min-retention {min_retention}: no package written; train on more data, "
             "keep more layers, or lower --min-retention"
         )
-    ui.note(
+    ui.info(
         f"student keeps {retention * 100:.1f}% of the teacher's accuracy "
         f"({student['accuracy']:.2f}% vs {teacher['accuracy']:.2f}%)"
     )

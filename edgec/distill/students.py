@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from edgec.errors import BadInput
-from edgec.model import SUPPORTED_FAMILIES, num_layers, position_limit
+from edgec.iospec import SUPPORTED_FAMILIES, derive_max_length
+from edgec.model import num_layers, position_limit
 
 LAYERS_PREFIX = "layers:"
 
@@ -150,8 +151,10 @@ def pretrained_student(path: Path, labels: list[str], max_length: int | None, sp
     if not tokenizer.is_fast:
         raise BadInput(f"--student {path} has no fast tokenizer (tokenizer.json)")
     limit = position_limit(model.config)
-    chosen = min(max_length or int(tokenizer.model_max_length), limit)
-    tokenizer.model_max_length = chosen  # the saved student truncates as it was trained
+    # Truncate where the teacher does (or at --max-length), as far as the student's
+    # positions reach; the saved tokenizer then truncates as the student was trained.
+    chosen = derive_max_length(max_length or tokenizer.model_max_length, limit)
+    tokenizer.model_max_length = chosen
     model.train()
     return Student(model, tokenizer, chosen, spec, None, shares_tokenizer=False)
 

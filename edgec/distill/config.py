@@ -1,0 +1,158 @@
+"""What a distillation run is asked to do, and the checks that refuse a bad request
+before any model is loaded or any step is trained.
+
+`Hyperparameters` is the single source of the training knobs: each field carries its
+default and, in `metadata`, the one-line `help` and any extra `flags` (e.g. `--lr`) from
+which the `edgec distill` command builds its options, so the CLI cannot drift from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgec.errors import BackendUnavailable, BadInput
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _knob(default, help: str, *flags: str):
+    """A hyperparameter field: its default, the CLI's help line and extra spellings."""
+    metadata = {"help": help, "flags": flags} if flags else {"help": help}
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class Hyperparameters:
+    """The training recipe, in the order `edgec distill --help` lists it."""
+
+    epochs: float = _knob(3.0, "Passes over the training data (--max-steps overrides it).")
+    max_steps: int | None = _knob(None, "Stop after this many optimizer steps.")
+    batch_size: int = _knob(
+        32, "Training examples per batch; an optimizer step takes --grad-accum."
+    )
+    learning_rate: float = _knob(
+        5e-5, "Peak AdamW learning rate (linear warm-up and decay).", "--lr"
+    )
+    warmup_ratio: float = _knob(0.1, "Share of the steps that warm the learning rate up.")
+    weight_decay: float = _knob(0.01, "AdamW weight decay.")
+    max_grad_norm: float = _knob(1.0, "Clip gradients to this norm.")
+    grad_accum: int = _knob(1, "Batches whose gradients add up to one optimizer step.")
+    alpha: float = _knob(0.5, "Weight of KD (1 - alpha: CE).")
+    temperature: float = _knob(2.0, "Softmax temperature of the KD term.", "-T")
+    hidden_weight: float = _knob(0.0, "Hidden-state MSE weight.")
+    attention_weight: float = _knob(0.0, "MiniLM attention-transfer weight.")
+    layer_map: str | None = _knob(
+        None, "STUDENT:TEACHER layer pairs for the two above, e.g. 1:2,2:4."
+    )
+    patience: int = _knob(2, "Early stopping.")
+    eval_steps: int | None = _knob(None, "Validate every N steps (default: each epoch).")
+    logging_steps: int = _knob(10, "Log the loss every N steps.")
+    seed: int = _knob(42, "Seed of the student's new weights, the data order and dropout.")
+
+
+@dataclass
+class DistillConfig:
+    teacher: Path
+    student: str
+    train_data: Path
+    output: Path
+    validation_data: Path | None = None
+    eval_data: Path | None = None
+    unlabeled: Path | None = None
+    data: object = None  # edgec.data.DataOptions
+    hp: Hyperparameters = field(default_factory=Hyperparameters)
+    device: str = "auto"
+    max_length: int | None = None
+    trust_remote_code: bool = False
+    resume: bool = False
+    force: bool = False
+    keep_checkpoints: bool = False
+
+
+def resolve_device(requested: str | None) -> str:
+    """`auto` is CUDA when torch sees a GPU, else the CPU; asking for CUDA without
+    one is a device-unavailable error (exit 3), not a silent fallback."""
+    import torch
+
+    requested = (requested or "auto").lower()
+    if requested not in DEVICES:
+        raise BadInput(f"--device {requested!r}: choose one of {', '.join(DEVICES)}")
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise BackendUnavailable(
+            f"--device cuda: torch {torch.__version__} sees no CUDA device on this machine; "
+            "use --device cpu (or auto)"
+        )
+    return requested
+
+
+def check_hyperparameters(hp: Hyperparameters) -> None:
+    """Refuse values the Trainer would take silently (or fail on after loading)."""
+    problems = [
+        (hp.epochs <= 0 and not hp.max_steps, "--epochs must be > 0"),
+        (hp.batch_size < 1, "--batch-size must be >= 1"),
+        (hp.learning_rate <= 0, "--learning-rate must be > 0"),
+        (not 0 <= hp.warmup_ratio < 1, "--warmup-ratio must be in [0, 1)"),
+        (hp.grad_accum < 1, "--grad-accum must be >= 1"),
+        (not 0 <= hp.alpha <= 1, "--alpha must be in [0, 1] (weight of the KD term)"),
+        (hp.temperature <= 0, "--temperature must be > 0"),
+        (hp.hidden_weight < 0 or hp.attention_weight < 0, "loss weights must be >= 0"),
+        (hp.max_steps is not None and hp.max_steps < 1, "--max-steps must be >= 1"),
+        (hp.eval_steps is not None and hp.eval_steps < 1, "--eval-steps must be >= 1"),
+        (hp.logging_steps < 1, "--logging-steps must be >= 1"),
+        (hp.patience < 1, "--patience must be >= 1 (validations without improvement)"),
+        (hp.max_grad_norm <= 0, "--max-grad-norm must be > 0"),
+        (hp.weight_decay < 0, "--weight-decay must be >= 0"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise BadInput(message)
+
+
+def parse_layer_map(text: str | None, teacher_layers: int, student_layers: int):
+    """(student, teacher) hidden-state index pairs; index i is the output of layer i.
+
+    Default, for both kinds of student: student layer j mirrors teacher layer
+    round(j * teacher / student), so the student's last layer learns the teacher's last
+    representation (the one the head reads), e.g. 6 -> 3 layers: 1:2, 2:4, 3:6.
+    """
+    if text:
+        pairs = []
+        for item in text.split(","):
+            try:
+                s, t = (int(x) for x in item.split(":"))
+            except ValueError:
+                raise BadInput(
+                    f"--layer-map {text!r}: write STUDENT:TEACHER pairs, e.g. 1:2,2:4,3:6"
+                ) from None
+            if not (1 <= s <= student_layers and 1 <= t <= teacher_layers):
+                raise BadInput(
+                    f"--layer-map pair {item}: student layers are 1..{student_layers}, "
+                    f"teacher layers 1..{teacher_layers}"
+                )
+            pairs.append((s, t))
+        return pairs
+    return [
+        (j, max(1, round(j * teacher_layers / student_layers)))
+        for j in range(1, student_layers + 1)
+    ]
+
+
+def check_transfer(hp: Hyperparameters, teacher, student) -> None:
+    """Hidden-state and attention transfer compare positions: same tokens required."""
+    if not (hp.hidden_weight or hp.attention_weight):
+        return
+    if not student.shares_tokenizer:
+        raise BadInput(
+            "--hidden-weight/--attention-weight need a student with the teacher's tokenizer "
+            "(token positions must match); use layers:N or a student with the same vocabulary"
+        )
+    t_hidden = teacher.shape_facts()["hidden_size"]
+    s_hidden = getattr(student.model.config, "hidden_size", None) or student.model.config.dim
+    if hp.hidden_weight and t_hidden != s_hidden:
+        raise BadInput(
+            f"--hidden-weight needs equal hidden sizes (teacher {t_hidden}, student {s_hidden}); "
+            "use --attention-weight for students of another width"
+        )

@@ -1,0 +1,162 @@
+"""Training the student: the output folder, the Trainer's arguments, the run itself,
+and the saved model folder that `edgec build` accepts.
+
+`trainer.DistillationTrainer` holds the loss; this module decides how it is run
+(schedule, evaluation and checkpointing, mixed precision, early stopping), keeps the
+best checkpoint and removes the rest.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+from edgec.distill.losses import LossWeights
+from edgec.errors import BadInput
+
+CHECKPOINTS = "checkpoints"
+
+
+def offline_and_quiet() -> None:
+    """Never ask the hub (set before transformers loads); in the CLI's quiet mode
+    (TQDM_DISABLE) draw no loading or saving bars either."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if os.environ.get("TQDM_DISABLE"):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and torch: the student's new weights depend on it."""
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
+def prepare_output(config) -> Path:
+    """The output folder, empty, or holding the checkpoints that --resume continues."""
+    out = Path(config.output)
+    checkpoints = out / CHECKPOINTS
+    if config.resume:
+        if not any(checkpoints.glob("checkpoint-*")):
+            raise BadInput(
+                f"--resume: {checkpoints} holds no checkpoint to resume from; drop --resume"
+            )
+        return out
+    if out.exists() and any(out.iterdir()):
+        if not config.force:
+            hint = (
+                "pass --resume to continue the interrupted run or --force to start over"
+                if checkpoints.is_dir()
+                else "pass --force to replace it or choose another -o"
+            )
+            raise BadInput(f"{out} already exists and is not empty: {hint}")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def training_arguments(hp, out: Path, device: str, rows: int):
+    """The Trainer's `TrainingArguments` for the recipe `hp` on `rows` training rows."""
+    import torch
+    from transformers import TrainingArguments
+
+    steps_per_epoch = max(1, math.ceil(rows / (hp.batch_size * hp.grad_accum)))
+    eval_steps = hp.eval_steps or steps_per_epoch
+    if hp.max_steps:
+        eval_steps = min(eval_steps, hp.max_steps)
+    cuda = device == "cuda"
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    return TrainingArguments(
+        output_dir=str(out / CHECKPOINTS),
+        num_train_epochs=hp.epochs,
+        max_steps=hp.max_steps or -1,
+        per_device_train_batch_size=hp.batch_size,
+        per_device_eval_batch_size=max(64, hp.batch_size),
+        gradient_accumulation_steps=hp.grad_accum,
+        learning_rate=hp.learning_rate,
+        weight_decay=hp.weight_decay,
+        warmup_steps=hp.warmup_ratio,  # a float below 1 is a share of the total steps
+        lr_scheduler_type="linear",
+        max_grad_norm=hp.max_grad_norm,
+        eval_strategy="steps",
+        eval_steps=eval_steps,
+        save_strategy="steps",
+        save_steps=eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        # The distillation loss on validation, not its accuracy: on a few hundred
+        # sentences accuracy moves in steps of a sentence or two and picked an early
+        # checkpoint 2 points worse on test (benchmarks/NOTES.md, distillation).
+        metric_for_best_model="loss",
+        greater_is_better=False,
+        logging_steps=hp.logging_steps,
+        logging_first_step=True,
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        seed=hp.seed,
+        data_seed=hp.seed,
+        use_cpu=not cuda,
+        bf16=bf16,
+        fp16=cuda and not bf16,
+        dataloader_pin_memory=cuda,
+    )
+
+
+def build_trainer(hp, args, student, teacher, rows, layer_map, console=None, callbacks=None):
+    """A `DistillationTrainer` over (training rows, validation rows), reporting through
+    `console` (a rich Console, or None for silence) and never printing raw logs."""
+    from transformers import EarlyStoppingCallback
+
+    from edgec.distill.progress import quiet_trainer
+    from edgec.distill.trainer import (
+        DistillationCollator,
+        DistillationTrainer,
+        FinalEvaluation,
+        accuracy_metric,
+    )
+
+    train_rows, val_rows = rows
+    trainer = DistillationTrainer(
+        model=student.model,
+        args=args,
+        train_dataset=train_rows,
+        eval_dataset=val_rows,
+        data_collator=DistillationCollator(student.tokenizer),
+        processing_class=student.tokenizer,
+        compute_metrics=accuracy_metric,
+        callbacks=[
+            FinalEvaluation(),
+            EarlyStoppingCallback(early_stopping_patience=hp.patience),
+            *(callbacks or []),
+        ],
+        teacher=teacher.model,
+        weights=LossWeights(hp.alpha, hp.temperature, hp.hidden_weight, hp.attention_weight),
+        layer_map=layer_map,
+    )
+    quiet_trainer(trainer, console)
+    return trainer
+
+
+def train(trainer, resume: bool) -> float:
+    """Run (or continue) the training; seconds it took."""
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    return time.perf_counter() - started
+
+
+def save_student(trainer, student, out: Path, keep_checkpoints: bool) -> None:
+    """Write the best checkpoint's model and the student's tokenizer (truncating where
+    training did) to `out`; `student.model` becomes that model, in eval mode."""
+    student.model = trainer.model.eval()
+    student.model.save_pretrained(out)
+    student.tokenizer.model_max_length = student.max_length
+    student.tokenizer.save_pretrained(out)
+    if not keep_checkpoints:
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
