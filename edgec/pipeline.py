@@ -338,7 +338,7 @@ def compile_candidate(candidate, work, calibration, settings, common, ui) -> Non
     with redirect_stdout(sys.stderr):
         candidate.predictor, candidate.checked_on = checking_predictor(stage, candidate.manifest)
     if candidate.checked_on:
-        ui.note(f"{candidate.name} is checked with {candidate.checked_on}")
+        ui.info(f"{candidate.name} is checked with {candidate.checked_on}")
 
 
 def verify_candidate(candidate, source, eval_set, thresholds, verify: bool, ui) -> None:
