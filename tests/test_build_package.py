@@ -7,7 +7,7 @@ import sys
 import tarfile
 
 import pytest
-from cli_helpers import run_edgec
+from cli_helpers import invoke_edgec
 
 from edgec.package import MANIFEST
 
@@ -15,7 +15,7 @@ from edgec.package import MANIFEST
 @pytest.fixture(scope="module")
 def package(tiny_bert, tiny_eval_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("build") / "pkg"
-    r = run_edgec(
+    r = invoke_edgec(
         "build",
         tiny_bert,
         "--target",
@@ -64,7 +64,7 @@ def test_archive_is_a_loadable_package(package):
 
 
 def test_predict_cli_json(package):
-    r = run_edgec("predict", package, "a witty movie", "bad plot", "--json")
+    r = invoke_edgec("predict", package, "a witty movie", "bad plot", "--json")
     assert r.returncode == 0, r.stderr
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert [x["text"] for x in lines] == ["a witty movie", "bad plot"]
@@ -74,15 +74,15 @@ def test_predict_cli_json(package):
 def test_inspect_detects_tampering(package, tmp_path):
     import shutil
 
-    r = run_edgec("inspect", package)
+    r = invoke_edgec("inspect", package)
     assert r.returncode == 0 and "every hash matches" in r.stdout
     copy = tmp_path / "copy"
     shutil.copytree(package, copy)
     with (copy / "model.onnx").open("ab") as f:
         f.write(b"\0")
-    r = run_edgec("inspect", copy)
+    r = invoke_edgec("inspect", copy)
     assert r.returncode == 1 and "model.onnx" in r.stderr
-    r = run_edgec("predict", copy, "hello")
+    r = invoke_edgec("predict", copy, "hello")
     assert r.returncode == 1 and "integrity" in r.stderr
 
 
@@ -113,13 +113,13 @@ def test_help_imports_no_heavy_library():
 def test_force_replaces_and_failed_build_leaves_nothing(tiny_bert, tiny_eval_csv, tmp_path):
     out = tmp_path / "pkg"
     assert (
-        run_edgec(
+        invoke_edgec(
             "build", tiny_bert, "-t", "x86-cpu", "--eval-data", tiny_eval_csv, "-o", out
         ).returncode
         == 0
     )
     first = json.loads((out / MANIFEST).read_text())["created"]
-    r = run_edgec(
+    r = invoke_edgec(
         "build",
         tiny_bert,
         "-t",
@@ -136,7 +136,7 @@ def test_force_replaces_and_failed_build_leaves_nothing(tiny_bert, tiny_eval_csv
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["backend"]["precision"] == "fp32" and manifest["created"] >= first
     # an impossible gate fails verification: exit 1, the old package untouched, no staging left
-    r = run_edgec(
+    r = invoke_edgec(
         "build",
         tiny_bert,
         "-t",
@@ -156,11 +156,11 @@ def test_force_replaces_and_failed_build_leaves_nothing(tiny_bert, tiny_eval_csv
 
 def test_unverified_package_is_marked(tiny_bert, tmp_path):
     out = tmp_path / "unverified"
-    r = run_edgec("build", tiny_bert, "-t", "x86-cpu", "-o", out, "--no-verify")
+    r = invoke_edgec("build", tiny_bert, "-t", "x86-cpu", "-o", out, "--no-verify")
     assert r.returncode == 0, r.stderr
     assert json.loads((out / MANIFEST).read_text())["verification"]["status"] == "unverified"
-    assert "UNVERIFIED" in run_edgec("inspect", out).stdout
-    r = run_edgec("predict", out, "hello")
+    assert "UNVERIFIED" in invoke_edgec("inspect", out).stdout
+    r = invoke_edgec("predict", out, "hello")
     assert r.returncode == 0 and "UNVERIFIED" in r.stderr
 
 
@@ -170,11 +170,11 @@ def test_user_targets_file(tiny_bert, tiny_eval_csv, tmp_path):
         '[kiosk]\nbackend = "onnxruntime"\nprecision = "fp32"\nthreads = 1\n'
         "verify = { min_agreement = 0.99 }\n"
     )
-    r = run_edgec("targets", "--targets", targets, "--json")
+    r = invoke_edgec("targets", "--targets", targets, "--json")
     kiosk = [t for t in json.loads(r.stdout)["targets"] if t["name"] == "kiosk"][0]
     assert kiosk["verify"]["min_agreement"] == 0.99 and kiosk["verify"]["max_accuracy_drop"] == 1.0
     out = tmp_path / "kiosk"
-    r = run_edgec(
+    r = invoke_edgec(
         "build",
         tiny_bert,
         "--target",

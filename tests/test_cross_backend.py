@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_clean_error, run_edgec
+from cli_helpers import assert_clean_error, invoke_edgec
 
 from edgec.errors import VerificationFailed
 from edgec.package import MANIFEST
@@ -27,7 +27,7 @@ TOKENIZER_FILES = {"tokenizer.json", "tokenizer_config.json"}
 @pytest.fixture(scope="module")
 def fastest(tiny_bert, tiny_eval_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("cross") / "fastest"
-    r = run_edgec(
+    r = invoke_edgec(
         "build", tiny_bert, "--target", "x86-cpu", "--eval-data", tiny_eval_csv,
         "--backend", "onnxruntime,openvino", "--precision", "int8,fp32",
         "--pick", "fastest", "-o", out,
@@ -70,7 +70,7 @@ def test_the_package_holds_only_the_picked_candidate(fastest):
 
 def test_the_default_pick_is_the_targets_own(tiny_bert, tiny_eval_csv, tmp_path):
     out = tmp_path / "pkg"
-    r = run_edgec(
+    r = invoke_edgec(
         "build", tiny_bert, "--target", "x86-cpu", "--eval-data", tiny_eval_csv,
         "--backend", "openvino,onnxruntime", "--precision", "int8", "-o", out, "--json",
     )  # fmt: skip
@@ -85,7 +85,7 @@ def test_the_default_pick_is_the_targets_own(tiny_bert, tiny_eval_csv, tmp_path)
 
 def test_a_pair_a_backend_cannot_make_is_skipped_with_a_note(tiny_bert, tiny_eval_csv, tmp_path):
     out = tmp_path / "pkg"
-    r = run_edgec(
+    r = invoke_edgec(
         "build", tiny_bert, "--target", "x86-cpu", "--eval-data", tiny_eval_csv,
         "--backend", "onnxruntime,openvino", "--precision", "int8,int8-static",
         "--pick", "fastest", "-o", out,
@@ -98,7 +98,7 @@ def test_a_pair_a_backend_cannot_make_is_skipped_with_a_note(tiny_bert, tiny_eva
 
 def test_a_target_choice_outside_the_candidates_is_refused(tiny_bert, tiny_eval_csv, tmp_path):
     out = tmp_path / "pkg"
-    r = run_edgec(
+    r = invoke_edgec(
         "build", tiny_bert, "--target", "x86-cpu", "--eval-data", tiny_eval_csv,
         "--backend", "onnxruntime,openvino", "--precision", "fp32", "-o", out,
     )  # fmt: skip

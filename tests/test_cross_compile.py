@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import assert_clean_error, run_edgec
+from cli_helpers import assert_clean_error, invoke_edgec
 
 from edgec.package import MANIFEST
 
 
 def build(model, eval_csv, out, *args):
-    result = run_edgec("build", model, "--eval-data", eval_csv, "-o", out, "--json", *args)
+    result = invoke_edgec("build", model, "--eval-data", eval_csv, "-o", out, "--json", *args)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["manifest"]
 
@@ -35,9 +35,9 @@ def test_an_npu_package_is_built_and_checked_on_the_cpu(tiny_bert, tiny_eval_csv
     assert "CPU plugin" in verification["checked_on"] and "NPU" in verification["checked_on"]
     # the fixed shape stops at the model's max_length (128), not the profile's 256
     assert manifest["backend"]["static_shape"] == [2, 128]
-    predicted = run_edgec("predict", out, "a witty movie")
+    predicted = invoke_edgec("predict", out, "a witty movie")
     assert_clean_error(predicted, 3, "no NPU device")
-    verified = run_edgec(
+    verified = invoke_edgec(
         "verify", out, "--eval-data", tiny_eval_csv, "--report", tmp_path / "r.json"
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -65,5 +65,5 @@ def test_a_jetson_package_ships_its_graph_checked_with_onnx_runtime(
         assert manifest["backend"]["quantization"]["activations"] == "int8-symmetric"
     recipe = json.loads((out / "trt_recipe.json").read_text())
     assert recipe["precision"] == precision
-    assert_clean_error(run_edgec("predict", out, "a witty movie"), 3, "tensorrt")
+    assert_clean_error(invoke_edgec("predict", out, "a witty movie"), 3, "tensorrt")
     assert json.loads((out / MANIFEST).read_text())["verification"]["status"] == "passed"

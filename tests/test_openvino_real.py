@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import run_edgec
+from cli_helpers import invoke_edgec
 from conftest import write_csv
 
 pytest.importorskip("openvino")
@@ -30,7 +30,7 @@ def test_openvino_package_on_the_real_teacher(
     precision, sentiment_teacher, sentiment_splits, eval200, tmp_path
 ):
     out = tmp_path / f"ov-{precision}"
-    built = run_edgec(
+    built = invoke_edgec(
         "build", sentiment_teacher, "--target", "intel-cpu", "--precision", precision,
         "--eval-data", eval200, "--calibration-data", sentiment_splits["validation"],
         "-o", out, "--json",
@@ -48,11 +48,11 @@ def test_openvino_package_on_the_real_teacher(
         assert parity["agreement"] >= 0.999
         assert parity["max_abs_logit_delta"] < 1e-3
 
-    predicted = run_edgec("predict", out, "a gorgeous, witty, seductive movie", "--json")
+    predicted = invoke_edgec("predict", out, "a gorgeous, witty, seductive movie", "--json")
     assert predicted.returncode == 0, predicted.stderr
     assert json.loads(predicted.stdout.splitlines()[0])["label"] == "positive"
 
-    verified = run_edgec(
+    verified = invoke_edgec(
         "verify", out, "--eval-data", eval200, "--reference", sentiment_teacher,
         "--report", tmp_path / "report.json",
     )  # fmt: skip
