@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from edgec.errors import BadInput
-from edgec.gates import DEFAULT_GATES
+from edgec.gates import resolve_gates
 from edgec.machine import host_isa
 
 
@@ -27,7 +27,7 @@ class Target:
     threads: int = 0
     description: str = ""
     shapes: dict = field(default_factory=lambda: {"batch": [1, 1, 32], "sequence": [1, 128, 512]})
-    verify: dict = field(default_factory=lambda: dict(DEFAULT_GATES))
+    verify: dict = field(default_factory=resolve_gates)
     options: dict = field(default_factory=dict)
     origin: str = "edgec"
     reason: str = ""
@@ -55,7 +55,7 @@ def _parse(name: str, raw: dict, origin: str) -> Target:
     for key in ("backend", "precision"):
         if key not in raw:
             raise BadInput(f"target {name!r} in {origin} has no {key!r}: add it")
-    verify = {**DEFAULT_GATES, **raw.get("verify", {})}
+    verify = resolve_gates(raw.get("verify"))
     options = {k: v for k, v in raw.items() if k not in KNOWN_KEYS}
     fields = {k: raw[k] for k in KNOWN_KEYS - {"verify"} if k in raw}
     return Target(name=name, verify=verify, options=options, origin=origin, **fields)

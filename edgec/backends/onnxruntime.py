@@ -93,16 +93,16 @@ class OnnxRuntimeBackend(Backend):
                 src,
                 out,
                 calibration,
-                symmetric=bool(settings.get("symmetric", False)),
-                op_types=settings.get("quantize_ops", DEFAULT_OP_TYPES),
-                float_ffn_down=bool(settings.get("float_ffn_down", True)),
+                symmetric=settings.options["symmetric"],
+                op_types=settings.options["quantize_ops"],
+                float_ffn_down=settings.options["float_ffn_down"],
                 hidden_size=model.hidden_size,
                 intermediate_size=model.intermediate_size,
             )
             return Compiled([MODEL_FILE], metadata)
         samples = (calibration or [])[:4]
         fused = workdir / "fused.onnx"
-        if settings.get("fuse", True) and samples:
+        if settings.options["fuse"] and samples:
             metadata["optimization"] = fuse_transformer_ops(
                 src, fused, samples, num_heads=model.num_heads, hidden_size=model.hidden_size
             )
@@ -113,7 +113,7 @@ class OnnxRuntimeBackend(Backend):
             fused.rename(out)
         else:
             metadata["quantization"] = quantize_dynamic_int8(
-                fused, out, per_channel=bool(settings.get("per_channel", True))
+                fused, out, per_channel=settings.options["per_channel"]
             )
             fused.unlink()
         return Compiled([MODEL_FILE], metadata)
@@ -122,7 +122,7 @@ class OnnxRuntimeBackend(Backend):
         return OrtRunner(
             Path(package_dir) / compiled["files"][0],
             threads=settings.device.threads,
-            allow_spinning=bool(settings.get("allow_spinning", False)),
+            allow_spinning=settings.options["allow_spinning"],
         )
 
 

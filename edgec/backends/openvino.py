@@ -23,7 +23,6 @@ import numpy as np
 from edgec.backends import Backend, Compiled
 from edgec.backends.settings import BackendSettings, Option
 from edgec.errors import BadInput
-from edgec.gates import DEFAULT_GATES
 from edgec.iospec import BATCH, SEQUENCE, clamp_shapes
 from edgec.plugins import hookimpl
 from edgec.quiet import tame_logger
@@ -61,8 +60,8 @@ def inference_precision(device: str, precision: str, settings: BackendSettings) 
     capabilities; elsewhere it keeps the fp16-compressed weights and computes in f32.
     Everything else computes in f32 (int8 included: its unquantized ops stay exact).
     """
-    if settings.get("inference_precision"):
-        return str(settings.get("inference_precision"))
+    if settings.options["inference_precision"]:
+        return settings.options["inference_precision"]
     if precision != "fp16":
         return "f32"
     capabilities = core().get_property(device, "OPTIMIZATION_CAPABILITIES")
@@ -170,8 +169,8 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], settings: Bac
 
     names = [p.get_any_name() for p in model.inputs]
     calibration_samples = single_samples(_require(calibration), names)
-    if settings.get("validation"):
-        items = labeled_samples(settings.get("validation"), names)
+    if settings.options["validation"]:
+        items = labeled_samples(settings.options["validation"], names)
         metric = "accuracy"
     else:
         fp32 = core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
@@ -179,10 +178,10 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], settings: Bac
             zip(calibration_samples, predict_labels(fp32, calibration_samples), strict=True)
         )
         metric = "agreement-with-fp32"
-    max_drop_points = float(settings.get("max_accuracy_drop", DEFAULT_GATES["max_accuracy_drop"]))
+    max_drop_points = settings.options["max_accuracy_drop"]
     schedule = {
         "max_num_iterations": DEFAULT_RESTORE_ITERATIONS,
-        **settings.get("accuracy_control", {}),
+        **settings.options["accuracy_control"],
     }
     quantized = nncf.quantize_with_accuracy_control(
         model,
@@ -304,7 +303,7 @@ def static_shape_of(settings: BackendSettings) -> tuple[int, int] | None:
     largest of the target's ranges, the sequence cut at max_length (no text is longer;
     padding past it only costs time)."""
     family = device_family(settings.device.device)
-    if family != "NPU" and not settings.get("static_shapes"):
+    if family != "NPU" and not settings.options["static_shapes"]:
         return None
     shapes = clamp_shapes(settings.device.shapes, settings.model.max_length)
     return shapes[BATCH][-1], shapes[SEQUENCE][-1]
@@ -313,7 +312,7 @@ def static_shape_of(settings: BackendSettings) -> tuple[int, int] | None:
 def compile_config(device: str, precision: str, settings: BackendSettings) -> dict:
     """Properties for core.compile_model, limited to those the device supports."""
     wanted = {
-        "PERFORMANCE_HINT": str(settings.get("performance_hint", "LATENCY")),
+        "PERFORMANCE_HINT": settings.options["performance_hint"],
         "INFERENCE_PRECISION_HINT": inference_precision(device, precision, settings),
     }
     threads = int(settings.device.threads or 0)
@@ -416,7 +415,7 @@ class OpenVinoBackend(Backend):
         return OpenVinoRunner(
             core().compile_model(model, device, config),
             static,
-            sequence_bucket=int(settings.get("sequence_bucket", DEFAULT_SEQUENCE_BUCKET)),
+            sequence_bucket=settings.options["sequence_bucket"],
             max_sequence=clamp_shapes(settings.device.shapes, None)[SEQUENCE][-1],
             pad_token_id=settings.model.pad_token_id,
         )

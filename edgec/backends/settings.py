@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from edgec.errors import BadInput
+from edgec.gates import resolve_gates
 from edgec.iospec import DEFAULT_SHAPES
 
 TYPES = {
@@ -115,8 +116,10 @@ def check_keys(given: Mapping, backends, where: str) -> None:
 
 
 def resolve_options(backend, target_options: Mapping, user: Mapping, gates: Mapping) -> dict:
-    """The backend's options: its defaults, then the target's, then the user's; options
-    tied to a gate take the gate's value when nobody set them."""
+    """Every declared option's value: its default, then the target's, then the user's;
+    an option tied to a gate takes the gate's value (the default gate when the build gave
+    none) when nobody set it. Backends read `settings.options[name]` and nothing else."""
+    gates = resolve_gates(gates)
     values = {}
     for option in backend.options:
         value = option.default
@@ -125,7 +128,7 @@ def resolve_options(backend, target_options: Mapping, user: Mapping, gates: Mapp
         if option.name in user:
             value = option.parse(user[option.name], backend.name)
         if value is None and option.gate:
-            value = gates.get(option.gate)
+            value = option.parse(gates[option.gate], backend.name)
         values[option.name] = value
     return values
 
@@ -155,11 +158,6 @@ class BackendSettings:
     device: DeviceSettings = field(default_factory=DeviceSettings)
     model: ModelFacts = field(default_factory=ModelFacts)
     options: Mapping = field(default_factory=dict)
-
-    def get(self, name: str, default=None):
-        """A backend option's value (declared options are always present once resolved)."""
-        value = self.options.get(name, default)
-        return default if value is None else value
 
     def with_device(self, **changes) -> BackendSettings:
         return dataclasses.replace(self, device=dataclasses.replace(self.device, **changes))

@@ -211,6 +211,7 @@ def build_for_bench(
     (default: a few probe sentences) drive fusion checks and static quantization.
     """
     import csv
+    import dataclasses
 
     from edgec.export import PROBE_TEXTS
     from edgec.pipeline import BuildRequest, build, parse_candidate
@@ -227,10 +228,10 @@ def build_for_bench(
             w.writerow(["text"])
             for t in (calibration_texts or PROBE_TEXTS * 4)[:64]:
                 w.writerow([t])
-    target = get_target("host")
-    target.backend, target.precision = name, precision
-    target.device = backend.devices[0]
-    target.options = {}
+    # host's thread count and shapes, this backend's device, none of host's extras
+    target = dataclasses.replace(
+        get_target("host"), backend=name, precision=precision, device=backend.devices[0], options={}
+    )
     out = workdir / f"{name}-{precision}"
     build(
         BuildRequest(

@@ -36,7 +36,7 @@ def fields() -> list[tuple[dataclasses.Field, object, bool]]:
     for field in dataclasses.fields(_dataclass()):
         kind = hints[field.name]
         args = typing.get_args(kind)
-        optional = type(None) in args and typing.get_origin(kind) is not typing.Literal
+        optional = type(None) in args
         if optional:
             rest = [a for a in args if a is not type(None)]
             kind = rest[0] if len(rest) == 1 else str
@@ -45,24 +45,8 @@ def fields() -> list[tuple[dataclasses.Field, object, bool]]:
 
 
 def click_type(kind) -> click.ParamType:
-    """float, int, str, bool or a Literal of choices; anything else is taken as text."""
-    if typing.get_origin(kind) is typing.Literal:
-        return click.Choice([str(a) for a in typing.get_args(kind)])
+    """float, int, str or bool; anything else is taken as text."""
     return CLICK_TYPES.get(kind, click.STRING)
-
-
-def _type_name(kind) -> str:
-    if typing.get_origin(kind) is typing.Literal:
-        return "one of " + ", ".join(map(str, typing.get_args(kind)))
-    return getattr(kind, "__name__", "text")
-
-
-def _default(field: dataclasses.Field):
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    if field.default_factory is not dataclasses.MISSING:
-        return field.default_factory()
-    return None
 
 
 def option(field: dataclasses.Field, kind, optional: bool) -> click.Option:
@@ -71,14 +55,11 @@ def option(field: dataclasses.Field, kind, optional: bool) -> click.Option:
     flag = "--" + field.name.replace("_", "-")
     if kind is bool:
         flag = f"{flag}/--no-{flag[2:]}"
-    default = _default(field)
-    required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
     return click.Option(
         [flag, *field.metadata.get("flags", ()), field.name],
         type=click_type(kind),
-        default=default,
-        required=required,
-        show_default=default is not None,
+        default=field.default,
+        show_default=field.default is not None,
         help=field.metadata.get("help"),
     )
 
@@ -129,5 +110,5 @@ def parse(pairs: tuple[str, ...], flag: str = "--distill-option") -> dict:
         try:
             values[key] = click_type(kind).convert(raw, None, None)
         except click.BadParameter:
-            raise BadInput(f"{flag} {key}={raw!r}: give {_type_name(kind)} value") from None
+            raise BadInput(f"{flag} {key}={raw!r}: give {kind.__name__} value") from None
     return values

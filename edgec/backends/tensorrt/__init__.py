@@ -57,7 +57,7 @@ class TensorRTBackend(Backend):
 
     def compile_problem(self, device: str | None, settings: BackendSettings) -> str | None:
         """build_on_device packages the graph and a recipe: no TensorRT, no GPU here."""
-        if settings.get("build_on_device"):
+        if settings.options["build_on_device"]:
             if device is not None and not self.serves(device):
                 return f"device {device!r} is not served by tensorrt"
             return None
@@ -104,7 +104,7 @@ class TensorRTBackend(Backend):
         src, workdir = Path(onnx_path), Path(workdir)
         recipe = build.make_recipe(precision, settings)
         recipe_text = json.dumps(recipe, indent=2) + "\n"
-        if settings.get("build_on_device"):
+        if settings.options["build_on_device"]:
             # Ship the graph to build from; needs no TensorRT here.
             quantization = None
             if precision == "int8":
@@ -116,7 +116,7 @@ class TensorRTBackend(Backend):
             return Compiled([build.ONNX_FILE, build.RECIPE_FILE], metadata)
 
         trt_version, gpu = probe.require_tensorrt_and_gpu()
-        seed = settings.get("timing_cache")
+        seed = settings.options["timing_cache"]
         if seed and Path(seed).is_file():
             # A cache from earlier builds on this GPU skips re-timing the same layers.
             (workdir / build.TIMING_CACHE_FILE).write_bytes(Path(seed).read_bytes())

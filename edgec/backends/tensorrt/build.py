@@ -55,7 +55,7 @@ def make_recipe(precision: str, settings: BackendSettings) -> dict:
         "recipe_version": RECIPE_VERSION,
         "precision": precision,
         "shapes": shapes,
-        "workspace_mb": int(settings.get("workspace_mb", DEFAULT_WORKSPACE_MB)),
+        "workspace_mb": settings.options["workspace_mb"],
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgec.backends.qdq import DEFAULT_OP_TYPES, quantize_static_qdq
+from edgec.backends.qdq import quantize_static_qdq
 from edgec.backends.settings import BackendSettings
 from edgec.errors import BadInput
 
@@ -43,6 +43,6 @@ def qdq_graph(
         symmetric=True,
         hidden_size=settings.model.hidden_size,
         intermediate_size=settings.model.intermediate_size,
-        op_types=settings.get("quantize_ops", DEFAULT_OP_TYPES),
-        float_ffn_down=bool(settings.get("float_ffn_down", True)),
+        op_types=settings.options["quantize_ops"],
+        float_ffn_down=settings.options["float_ffn_down"],
     )

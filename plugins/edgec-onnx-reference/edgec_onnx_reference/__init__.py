@@ -39,7 +39,7 @@ class OnnxReferenceBackend(Backend):
     def compile(self, onnx_path, precision, calibration, settings, workdir) -> Compiled:
         shutil.copy2(onnx_path, Path(workdir) / MODEL_FILE)
         metadata = {"evaluator": "onnx.reference.ReferenceEvaluator"}
-        if settings.get("check_model"):
+        if settings.options["check_model"]:
             import onnx
 
             onnx.checker.check_model(str(onnx_path), full_check=True)
