@@ -141,7 +141,7 @@ def quantize_int8(model, calibration: list[dict], settings: BackendSettings):
 
     tame_logger("nncf")
     names = [p.get_any_name() for p in model.inputs]
-    samples = single_samples(_require(calibration), names)
+    samples = single_samples(calibration, names)
     quantized = nncf.quantize(
         model,
         nncf.Dataset(samples),
@@ -168,7 +168,7 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], settings: Bac
     tame_logger("nncf")
 
     names = [p.get_any_name() for p in model.inputs]
-    calibration_samples = single_samples(_require(calibration), names)
+    calibration_samples = single_samples(calibration, names)
     if settings.options["validation"]:
         items = labeled_samples(settings.options["validation"], names)
         metric = "accuracy"
@@ -196,7 +196,7 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], settings: Bac
         advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(**schedule),
     )
     final = core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    settings = {
+    record = {
         **_nncf_settings(nncf, settings, "nncf-accuracy-control", len(calibration_samples)),
         "validation_samples": len(items),
         "validation_metric": metric,
@@ -205,15 +205,7 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], settings: Bac
         "drop_type": "absolute",
         "schedule": schedule,
     }
-    return quantized, settings
-
-
-def _require(calibration):
-    if not calibration:
-        raise BadInput(
-            "OpenVINO int8 needs calibration texts: pass --eval-data or --calibration-data"
-        )
-    return calibration
+    return quantized, record
 
 
 # ---------------------------------------------------------------- running
@@ -378,8 +370,11 @@ class OpenVinoBackend(Backend):
             raise BadInput(
                 f"openvino has no precision {precision!r}: choose one of {', '.join(self.precisions)}"
             )
-        if precision.startswith("int8"):
-            _require(calibration)
+        if self.needs_calibration(precision) and not calibration:  # the pipeline refuses first
+            raise BadInput(
+                f"OpenVINO {precision} needs calibration texts: pass --eval-data or "
+                "--calibration-data"
+            )
         model = ov.convert_model(str(onnx_path))
         quantization = None
         if precision == "int8":
