@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from edgec.errors import VerificationFailed
-from edgec.iospec import dynamic_axes, family_spec
+from edgec.heads import graph_module, task_outputs
+from edgec.iospec import dynamic_axes, family_spec, task_spec
 
 OPSET = 17
 PROBE_TEXTS = [
@@ -40,49 +41,43 @@ def reference_inputs(
     return {name: encoded[name].astype(np.int64) for name in source.input_names}
 
 
-def torch_logits(model, inputs: dict[str, np.ndarray]) -> np.ndarray:
+def torch_outputs(source, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The source model's task output (logits, or the pooled embedding) in PyTorch."""
     import torch
 
     with torch.inference_mode():
-        out = model(**{k: torch.from_numpy(v) for k, v in inputs.items()})
-    return out.logits.float().numpy()
+        feed = {k: torch.from_numpy(v) for k, v in inputs.items()}
+        out = task_outputs(source.model, source.task, source.task_facts, feed)
+    return out.float().numpy()
 
 
 def export_onnx(source, path: Path, sample_inputs: list[dict] | None = None) -> dict:
     """Write `path` and return the export facts; raise if ONNX drifts from PyTorch."""
     import torch
 
-    model = source.model.eval()
     names = source.input_names
     spec = family_spec(source.model_type)
-
-    class LogitsOnly(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, *args):
-            return self.model(**dict(zip(names, args, strict=True))).logits
-
+    output = task_spec(source.task).output
+    module = graph_module(source.model.eval(), source.task, source.task_facts, names)
     probe = reference_inputs(source, PROBE_TEXTS[:2])
     args = tuple(torch.from_numpy(probe[n]) for n in names)
-    axes = dynamic_axes(names, spec.outputs)
+    axes = dynamic_axes(names, source.task)
     torch.onnx.export(
-        LogitsOnly().eval(),
+        module,
         args,
         str(path),
         input_names=names,
-        output_names=list(spec.outputs),
+        output_names=[output],
         dynamic_axes=axes,
         opset_version=OPSET,
         dynamo=False,
     )
     samples = [reference_inputs(source, PROBE_TEXTS), reference_inputs(source, PROBE_TEXTS[2:3])]
     samples += list(sample_inputs or [])
-    drift = onnx_drift(source.model, path, samples)
+    drift = onnx_drift(source, path, samples)
     if drift > spec.export_tolerance:
         raise VerificationFailed(
-            f"the ONNX export differs from PyTorch by {drift:.2e} in logits "
+            f"the ONNX export differs from PyTorch by {drift:.2e} in {output} "
             f"(limit {spec.export_tolerance:.0e}): "
             "the model uses an operation the exporter mistranslates; report it with --verbose output"
         )
@@ -90,14 +85,14 @@ def export_onnx(source, path: Path, sample_inputs: list[dict] | None = None) -> 
         "opset": OPSET,
         "exporter": f"torch.onnx (TorchScript) {torch.__version__}",
         "input_names": names,
-        "output_names": list(spec.outputs),
+        "output_names": [output],
         "dynamic_axes": axes,
         "max_abs_logit_difference": drift,
     }
 
 
-def onnx_drift(model, onnx_path: Path, samples: list[dict]) -> float:
+def onnx_drift(source, onnx_path: Path, samples: list[dict]) -> float:
     from edgec.backends.ort_runner import OrtRunner
 
     runner = OrtRunner(onnx_path)
-    return max(float(np.abs(runner.run(s) - torch_logits(model, s)).max()) for s in samples)
+    return max(float(np.abs(runner.run(s) - torch_outputs(source, s)).max()) for s in samples)

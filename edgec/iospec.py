@@ -1,9 +1,11 @@
-"""What goes in and out of an exported model, one table row per model family.
+"""What goes in and out of an exported model: one table row per model family (the
+inputs) and one per task (the output).
 
-Export, the manifest's `io` section, the runtime's padding, TensorRT's optimization
-profiles and OpenVINO's static reshape all read these facts from here, so a family's
-inputs, axes, tolerance and sequence limit are declared once (the idea of optimum's
-`OnnxConfig`, as plain data).
+Export, the manifest's `io` section, the runtime's padding and post-processing,
+TensorRT's optimization profiles and OpenVINO's static reshape all read these facts
+from here, so a family's inputs, axes, tolerance and sequence limit, and a task's
+output, its axes and what the runtime does with it, are declared once (the idea of
+optimum's `OnnxConfig`, as plain data).
 
 Nothing here imports torch or transformers: the device runtime reads it too.
 """
@@ -21,6 +23,74 @@ ENCODING_FIELDS = {
     "token_type_ids": "type_ids",
 }
 LOGITS = "logits"
+SENTENCE_EMBEDDING_OUTPUT = "sentence_embedding"
+
+SEQUENCE_CLASSIFICATION = "sequence-classification"
+TOKEN_CLASSIFICATION = "token-classification"
+SENTENCE_EMBEDDING = "sentence-embedding"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task's graph output and how a model folder shows it.
+
+    `output_axes` are the output's dynamic axes in order: a classifier's logits vary
+    with the batch, a tagger's with the batch and the sequence, an embedding with the
+    batch only (pooling and normalization happen inside the graph). `architecture` is
+    the suffix of config.json's `architectures` that marks the task; a
+    sentence-embedding folder is told by its modules.json instead (edgec.model).
+    """
+
+    name: str
+    output: str
+    output_axes: tuple[str, ...]
+    architecture: str | None
+    labeled: bool  # the output is one score per label (and the manifest lists labels)
+    distillable: bool = False
+    summary: str = ""
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec(
+            SEQUENCE_CLASSIFICATION,
+            LOGITS,
+            (BATCH,),
+            "ForSequenceClassification",
+            labeled=True,
+            distillable=True,
+            summary="one label per text (or text pair)",
+        ),
+        TaskSpec(
+            TOKEN_CLASSIFICATION,
+            LOGITS,
+            (BATCH, SEQUENCE),
+            "ForTokenClassification",
+            labeled=True,
+            summary="one tag per word, grouped into entity spans (NER)",
+        ),
+        TaskSpec(
+            SENTENCE_EMBEDDING,
+            SENTENCE_EMBEDDING_OUTPUT,
+            (BATCH,),
+            None,
+            labeled=False,
+            summary="one vector per text, pooled (and normalized) inside the graph",
+        ),
+    )
+}
+SUPPORTED_TASKS = tuple(TASKS)
+# sentence-transformers' Pooling flags edgec can put in the graph, by mode name
+POOLING_MODES = {
+    "mean": "pooling_mode_mean_tokens",
+    "cls": "pooling_mode_cls_token",
+    "max": "pooling_mode_max_tokens",
+}
+# NER runtime: how word tags are grouped into entities (transformers' pipeline names)
+AGGREGATION_STRATEGIES = ("none", "simple", "first", "average", "max")
+DEFAULT_AGGREGATION = "simple"
+TAGGING_SCHEME = "IOB2"
 
 
 @dataclass(frozen=True)
@@ -33,8 +103,7 @@ class FamilySpec:
     """
 
     inputs: tuple[str, ...]
-    outputs: tuple[str, ...] = (LOGITS,)
-    export_tolerance: float = 1e-4  # max |logit| drift of ONNX against PyTorch
+    export_tolerance: float = 1e-4  # max |output| drift of ONNX against PyTorch
     reserves_padding_positions: bool = False
 
 
@@ -60,10 +129,15 @@ def input_names(model_type: str, tokenizer_inputs) -> list[str]:
     return [name for name in family_spec(model_type).inputs if name in produced]
 
 
-def dynamic_axes(inputs: list[str], outputs=(LOGITS,)) -> dict[str, dict[int, str]]:
-    """Batch and sequence are dynamic on every input; outputs vary with the batch."""
+def task_spec(task: str) -> TaskSpec:
+    return TASKS[task]
+
+
+def dynamic_axes(inputs: list[str], task: str = SEQUENCE_CLASSIFICATION) -> dict:
+    """Batch and sequence are dynamic on every input; the output as its task says."""
+    spec = task_spec(task)
     axes = {name: {0: BATCH, 1: SEQUENCE} for name in inputs}
-    axes.update({name: {0: BATCH} for name in outputs})
+    axes[spec.output] = dict(enumerate(spec.output_axes))
     return axes
 
 

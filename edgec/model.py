@@ -1,4 +1,5 @@
-"""The source model: a fine-tuned classifier, its tokenizer and its preprocessing.
+"""The source model: a fine-tuned classifier, tagger or sentence embedder, its
+tokenizer and its preprocessing.
 
 Preprocessing (max_length, truncation, casing, special tokens) is treated as part of
 the model: it is read here once, written to the manifest, and the runtime never
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,20 @@ class SourceModel:
     weights_sha256: str
     max_length: int
     input_names: list[str]
+    task: str = iospec.SEQUENCE_CLASSIFICATION
+    # what the runtime needs to post-process, as the manifest's `task` section records
+    # it: the tagging scheme for NER; pooling, normalization and dimension for embeddings
+    task_facts: dict = field(default_factory=dict)
 
     @property
     def id2label(self) -> dict[int, str]:
+        if not iospec.task_spec(self.task).labeled:
+            return {}
         return {int(k): v for k, v in self.config.id2label.items()}
+
+    def task_record(self) -> dict:
+        """The manifest's `task` section."""
+        return {"name": self.task, **self.task_facts}
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -75,6 +86,7 @@ class SourceModel:
             "sha256": self.weights_sha256,
             "architecture": self.architecture,
             "model_type": self.model_type,
+            "task": self.task,
             "labels": self.labels,
             "num_parameters": self.num_parameters(),
             "num_layers": num_layers(self.config),
@@ -159,19 +171,156 @@ def read_config(path: Path, trust_remote_code: bool) -> dict:
         raise BadInput(
             f"{path} is a {family!r} model; edgec supports {', '.join(SUPPORTED_FAMILIES)}"
         )
-    architectures = config.get("architectures") or []
-    if not any(a.endswith("ForSequenceClassification") for a in architectures):
-        raise BadInput(
-            f"{path} is a {', '.join(architectures) or 'base model'}, not a sequence classifier: "
-            "fine-tune it with AutoModelForSequenceClassification first"
-        )
     return config
 
 
+# ---------------------------------------------------------------- tasks
+
+
+def sentence_transformer_modules(path: Path) -> list[dict] | None:
+    """modules.json of a sentence-transformers folder, or None when there is none."""
+    file = path / "modules.json"
+    if not file.is_file():
+        return None
+    try:
+        modules = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadInput(f"{file} is not valid JSON ({e}): re-save the model") from None
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+        raise BadInput(f"{file} is not a list of modules: re-save it with sentence-transformers")
+    return modules
+
+
+def _module_kind(module: dict) -> str:
+    return str(module.get("type", "")).rsplit(".", 1)[-1]
+
+
+def detect_task(path: Path, config: dict) -> str | None:
+    """The task a model folder was fine-tuned for: a sentence-transformers folder with a
+    Pooling module embeds; otherwise config.json's architecture says."""
+    modules = sentence_transformer_modules(path) or []
+    if any(_module_kind(m) == "Pooling" for m in modules):
+        return iospec.SENTENCE_EMBEDDING
+    architectures = config.get("architectures") or []
+    for spec in iospec.TASKS.values():
+        if spec.architecture and any(a.endswith(spec.architecture) for a in architectures):
+            return spec.name
+    return None
+
+
+def resolve_task(path: Path, config: dict, requested: str | None) -> str:
+    """`--task` when given (it must be one edgec supports), else the detected task."""
+    if requested is not None:
+        if requested not in iospec.TASKS:
+            raise BadInput(
+                f"--task {requested!r} is not a task edgec builds: choose one of "
+                f"{', '.join(iospec.SUPPORTED_TASKS)}"
+            )
+        return requested
+    task = detect_task(path, config)
+    if task is None:
+        architectures = ", ".join(config.get("architectures") or []) or "base model"
+        raise BadInput(
+            f"{path} is a {architectures} with no task edgec builds (a *ForSequenceClassification "
+            "or *ForTokenClassification head, or a sentence-transformers modules.json with "
+            f"Pooling): fine-tune it first, or pass --task ({', '.join(iospec.SUPPORTED_TASKS)})"
+        )
+    return task
+
+
+def transformer_dir(path: Path, modules: list[dict]) -> Path:
+    """Where the Transformer module's weights and tokenizer are: the folder itself in
+    what sentence-transformers saves today, `0_Transformer/` in older saves."""
+    inner = path / str(modules[0].get("path", ""))
+    if path.resolve() not in (inner.resolve(), *inner.resolve().parents):
+        raise BadInput(f"{path}/modules.json points outside the model folder: re-save it")
+    return inner
+
+
+def embedding_facts(path: Path) -> tuple[dict, int | None]:
+    """Pooling mode, normalization and dimension from a sentence-transformers folder,
+    and its max_seq_length: the graph pools exactly as `encode` does."""
+    modules = sentence_transformer_modules(path)
+    if modules is None:
+        raise BadInput(
+            f"{path} has no modules.json: a sentence-embedding model is the folder "
+            "sentence-transformers saves (Transformer, Pooling, optionally Normalize)"
+        )
+    kinds = [_module_kind(m) for m in modules]
+    unsupported = [k for k in kinds if k not in ("Transformer", "Pooling", "Normalize")]
+    if unsupported or kinds[:2] != ["Transformer", "Pooling"] or kinds.count("Pooling") != 1:
+        raise BadInput(
+            f"{path}/modules.json chains {' -> '.join(kinds)}; edgec puts Transformer -> "
+            "Pooling [-> Normalize] into the graph: remove or fold the other modules"
+        )
+    pooling_file = path / modules[1].get("path", "") / "config.json"
+    try:
+        pooling = json.loads(pooling_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{pooling_file} is unreadable ({e}): re-save the model") from None
+    modes = [m for m, flag in iospec.POOLING_MODES.items() if pooling.get(flag)]
+    others = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v]
+    if len(modes) != 1 or len(others) != 1:
+        raise BadInput(
+            f"{pooling_file} pools with {', '.join(others) or 'nothing'}; edgec supports "
+            f"exactly one of {', '.join(iospec.POOLING_MODES.values())}"
+        )
+    st_config = transformer_dir(path, modules) / "sentence_bert_config.json"
+    max_seq = None
+    if st_config.is_file():
+        try:
+            max_seq = json.loads(st_config.read_text(encoding="utf-8")).get("max_seq_length")
+        except ValueError:
+            raise BadInput(f"{st_config} is not valid JSON: re-save the model") from None
+    facts = {
+        "pooling": modes[0],
+        "normalize": "Normalize" in kinds,
+        "dimension": pooling.get("word_embedding_dimension"),
+    }
+    return facts, (int(max_seq) if max_seq else None)
+
+
+def tagging_facts(labels: list[str], path: Path) -> dict:
+    """A tagger's labels must be IOB2 (O, B-TYPE, I-TYPE): entity grouping and
+    seqeval's strict matching read that scheme."""
+    odd = [t for t in labels if t != "O" and not (t[:2] in ("B-", "I-") and len(t) > 2)]
+    if odd:
+        raise BadInput(
+            f"{path}: the tags {', '.join(odd[:5])} are not IOB2 (O, B-TYPE, I-TYPE); "
+            "edgec groups and scores entities in IOB2: rename id2label in config.json"
+        )
+    types = sorted({t[2:] for t in labels if t != "O"})
+    return {"scheme": iospec.TAGGING_SCHEME, "entity_types": types}
+
+
+def peek_task(path: str | Path, requested: str | None, trust_remote_code: bool = False) -> str:
+    """The model's task from its files alone (no weights loaded): a build refuses what
+    it cannot do for that task before any work."""
+    root = Path(path)
+    modules = sentence_transformer_modules(root) if root.is_dir() else None
+    inner = (
+        transformer_dir(root, modules)
+        if modules and _module_kind(modules[0]) == "Transformer"
+        else root
+    )
+    return resolve_task(root, read_config(inner, trust_remote_code), requested)
+
+
+MODEL_CLASSES = {
+    iospec.SEQUENCE_CLASSIFICATION: "AutoModelForSequenceClassification",
+    iospec.TOKEN_CLASSIFICATION: "AutoModelForTokenClassification",
+    iospec.SENTENCE_EMBEDDING: "AutoModel",
+}
+
+
 def load_source_model(
-    path: str | Path, *, trust_remote_code: bool = False, max_length: int | None = None
+    path: str | Path,
+    *,
+    trust_remote_code: bool = False,
+    max_length: int | None = None,
+    task: str | None = None,
 ) -> SourceModel:
-    """Load a fine-tuned classifier and its tokenizer, offline, safely.
+    """Load a fine-tuned model of a supported task and its tokenizer, offline, safely.
 
     Safetensors are preferred; `.bin` weights go through transformers' loader, which
     uses `torch.load(weights_only=True)`, so a pickle cannot run code.
@@ -180,13 +329,22 @@ def load_source_model(
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    import transformers
+    from transformers import AutoTokenizer
 
-    path = Path(path)
-    read_config(path, trust_remote_code)
+    path = root = Path(path)
+    modules = sentence_transformer_modules(path) if path.is_dir() else None
+    if modules and _module_kind(modules[0]) == "Transformer":
+        path = transformer_dir(path, modules) if modules[0].get("path") else path
+    config = read_config(path, trust_remote_code)
+    task = resolve_task(root, config, task)
+    task_facts, declared_length = {}, None
+    if task == iospec.SENTENCE_EMBEDDING:
+        task_facts, declared_length = embedding_facts(root)
     weights = weights_file(path)
+    model_class = getattr(transformers, MODEL_CLASSES[task])
     try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(
+        model, info = model_class.from_pretrained(
             path,
             trust_remote_code=trust_remote_code,
             output_loading_info=True,
@@ -201,8 +359,8 @@ def load_source_model(
     if info.get("missing_keys"):
         missing = ", ".join(sorted(info["missing_keys"])[:3])
         raise BadInput(
-            f"{path} lacks trained weights for {missing}: it is not a fine-tuned classifier "
-            "(fine-tune it, then save_pretrained)"
+            f"{path} lacks trained weights for {missing}: it is not a fine-tuned "
+            f"{task} model (fine-tune it, then save_pretrained)"
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
@@ -215,14 +373,17 @@ def load_source_model(
             f"{path} has no fast tokenizer (tokenizer.json): save it with a fast tokenizer"
         )
     model.eval()
+    if declared_length:  # sentence-transformers truncates at max_seq_length, not the
+        tokenizer.model_max_length = declared_length  # tokenizer's own limit
     limit = position_limit(model.config)
     if max_length is not None and not 1 <= max_length <= limit:
         raise BadInput(
             f"--max-length {max_length} is outside 1..{limit}, the model's position limit"
         )
-    chosen = iospec.derive_max_length(tokenizer.model_max_length, limit, max_length)
+    declared = min(declared_length, limit) if declared_length else tokenizer.model_max_length
+    chosen = iospec.derive_max_length(declared, limit, max_length)
     input_names = iospec.input_names(model.config.model_type, tokenizer.model_input_names)
-    return SourceModel(
+    source = SourceModel(
         path=path,
         model=model,
         tokenizer=tokenizer,
@@ -230,4 +391,11 @@ def load_source_model(
         weights_sha256=sha256_of(weights),
         max_length=chosen,
         input_names=input_names,
+        task=task,
+        task_facts=task_facts,
     )
+    if task == iospec.TOKEN_CLASSIFICATION:
+        source.task_facts = tagging_facts(source.labels, path)
+    if task == iospec.SENTENCE_EMBEDDING and not task_facts.get("dimension"):
+        task_facts["dimension"] = source.shape_facts()["hidden_size"]
+    return source

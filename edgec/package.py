@@ -20,10 +20,12 @@ from edgec.errors import BadInput, VerificationFailed
 from edgec.model import sha256_of
 
 MANIFEST = "edgec.json"
+# 3: a `task` section (sequence-classification, token-classification or
+# sentence-embedding, with what post-processing needs); 2 and 1 are classifiers.
 # 2: the backend section records the full settings (device, model facts, options)
 # a runner is built from; 1 recorded only the user's -O pairs and still loads.
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (1, 2, 3)
 
 
 def file_records(directory: Path, names: list[str]) -> dict[str, dict]:

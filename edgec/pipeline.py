@@ -34,6 +34,7 @@ class BuildRequest:
     model: Path
     target: object
     output: Path
+    task: str | None = None  # default: detected from the model folder (edgec.model)
     eval_data: Path | None = None
     calibration_data: Path | None = None
     backend: str | None = None  # one name or a comma list; default: the target's
@@ -136,6 +137,7 @@ def model_facts(source):
         **source.shape_facts(),
         max_length=source.max_length,
         pad_token_id=source.tokenizer.pad_token_id or 0,
+        task=source.task,
     )
 
 
@@ -221,7 +223,8 @@ def build(request: BuildRequest, ui=None) -> dict:
     """Run the whole chain; return the manifest of the written package."""
     from edgec.export import export_onnx
     from edgec.gates import resolve_gates
-    from edgec.model import load_source_model
+    from edgec.iospec import SEQUENCE_CLASSIFICATION, task_spec
+    from edgec.model import load_source_model, peek_task
     from edgec.package import check_output, read_manifest, write_package
     from edgec.verify.reference import calibration_batches
 
@@ -240,19 +243,33 @@ def build(request: BuildRequest, ui=None) -> dict:
     check_calibration(pairs, request)
     thresholds = resolve_gates(target.verify, request.thresholds)
 
+    task = peek_task(request.model, request.task, request.trust_remote_code)
+    if request.distill and not task_spec(task).distillable:
+        raise BadInput(
+            f"--distill supports sequence classification only, for now; {request.model} is a "
+            f"{task} model: build it without --distill"
+        )
     with ui.step(f"loading {request.model}"):
         source = load_source_model(
             request.model,
             trust_remote_code=request.trust_remote_code,
             max_length=request.max_length,
+            task=task,
         )
-    eval_set = request.data.load(request.eval_data, source.label2id) if request.eval_data else None
+    eval_set = (
+        request.data.load_for(task, request.eval_data, source.label2id)
+        if request.eval_data
+        else None
+    )
     calib_set = (
-        request.data.load(request.calibration_data, source.label2id)
+        request.data.load_for(task, request.calibration_data, source.label2id)
         if request.calibration_data
         else eval_set
     )
-    text_pair = bool((eval_set or calib_set) and (eval_set or calib_set).pairs is not None)
+    # an embedding set's pairs are scored pairs to check against, never model inputs
+    text_pair = task == SEQUENCE_CLASSIFICATION and bool(
+        (eval_set or calib_set) and (eval_set or calib_set).pairs is not None
+    )
 
     with tempfile.TemporaryDirectory(prefix="edgec-build-") as tmp:
         work = Path(tmp)
@@ -262,7 +279,9 @@ def build(request: BuildRequest, ui=None) -> dict:
 
             source, distillation = distill_source(request, eval_set, work / "student", ui)
         calibration = (
-            calibration_batches(source, calib_set.texts, calib_set.pairs) if calib_set else None
+            calibration_batches(source, calib_set.texts, calib_set.pairs if text_pair else None)
+            if calib_set
+            else None
         )
         with ui.step("exporting to ONNX and checking it against PyTorch"):
             export = export_onnx(
@@ -273,6 +292,7 @@ def build(request: BuildRequest, ui=None) -> dict:
             "source_model": describe_student(source, request)
             if distillation
             else source.describe(),
+            "task": source.task_record(),
             "labels": source.labels,
             "distillation": distillation,
             "target": target.describe(),
@@ -410,7 +430,7 @@ def pick_candidate(candidates: list[Candidate], rule: str, target) -> Candidate:
 
 def candidate_row(candidate: Candidate, picked: bool) -> dict:
     """One line of the comparison table, as the manifest and the CLI show it."""
-    parity = candidate.verification.get("parity") or {}
+    headline = candidate.verification.get("headline") or {}
     size = sum((candidate.stage / f).stat().st_size for f in candidate.model_files)
     return {
         "backend": candidate.backend.name,
@@ -418,8 +438,9 @@ def candidate_row(candidate: Candidate, picked: bool) -> dict:
         "status": candidate.verification.get("status"),
         "picked": picked,
         "size_mb": round(size / 1e6, 2) if size else None,
-        "agreement": parity.get("agreement"),
-        "accuracy_delta": (parity.get("delta") or {}).get("accuracy"),
+        "agreement": headline.get("agreement"),
+        "accuracy_delta": headline.get("quality_delta"),
+        "quality_metric": headline.get("quality_metric"),
         "p50_ms": round(candidate.p50_ms, 3) if candidate.p50_ms is not None else None,
         "failures": candidate.verification.get("failures", []),
     }

@@ -14,6 +14,48 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _classifier_facts(parity: dict) -> dict:
+    facts: dict = {}
+    if parity.get("labeled"):
+        facts["source accuracy"] = parity["reference"]["accuracy"]
+        facts["package accuracy"] = {
+            "accuracy": parity["candidate"]["accuracy"],
+            "delta": parity["delta"]["accuracy"],
+        }
+    facts["agreement"] = {"agreement": parity["agreement"], "examples": parity["examples"]}
+    return facts
+
+
+def _tagger_facts(parity: dict) -> dict:
+    facts: dict = {}
+    if parity.get("labeled"):
+        facts["source entity F1"] = parity["reference"]["f1"]
+        facts["package entity F1"] = {
+            "f1": parity["candidate"]["f1"],
+            "delta": parity["delta"]["f1"],
+        }
+    facts["tag agreement"] = {"agreement": parity["tag_agreement"], "examples": parity["examples"]}
+    return facts
+
+
+def _embedder_facts(parity: dict) -> dict:
+    cosine, neighbours = parity["cosine"], parity.get("neighbours")
+    facts: dict = {
+        "cosine": {"min": cosine["min"], "mean": cosine["mean"], "examples": parity["examples"]}
+    }
+    if neighbours:
+        facts["neighbour overlap"] = {"k": neighbours["k"], "mean": neighbours["mean_overlap"]}
+    return facts
+
+
+# What a build's parity report puts in the summary, per task
+PARITY_FACTS = {
+    "sequence-classification": _classifier_facts,
+    "token-classification": _tagger_facts,
+    "sentence-embedding": _embedder_facts,
+}
+
+
 def package_summary(manifest: dict, package: Path | str) -> dict:
     """The headline facts of a package, in display order; `edgec build` shows them.
 
@@ -41,14 +83,10 @@ def package_summary(manifest: dict, package: Path | str) -> dict:
             "spec": distilled["student"]["spec"],
             "retention": distilled["retention"],
         }
-    if parity and parity.get("labeled"):
-        facts["source accuracy"] = parity["reference"]["accuracy"]
-        facts["package accuracy"] = {
-            "accuracy": parity["candidate"]["accuracy"],
-            "delta": parity["delta"]["accuracy"],
-        }
+    task = (manifest.get("task") or {}).get("name", "sequence-classification")
+    facts["task"] = task
     if parity:
-        facts["agreement"] = {"agreement": parity["agreement"], "examples": parity["examples"]}
+        facts.update(PARITY_FACTS[task](parity))
     tokenizer = verification.get("tokenizer")
     if tokenizer:
         facts["tokenizer"] = {
@@ -77,6 +115,7 @@ def package_details(manifest: dict, package: Path | str, problems: list[str]) ->
         "source model": {"architecture": source["architecture"], "path": source["path"]},
         "source sha256": source["sha256"],
         "labels": list(manifest["labels"]),
+        "task facts": {k: v for k, v in (manifest.get("task") or {}).items() if k != "name"},
         "preprocessing": {
             "max_length": pre["max_length"],
             "truncation_side": pre["truncation_side"],
@@ -107,8 +146,10 @@ def candidates(manifest: dict) -> dict | None:
     selection = manifest.get("selection")
     if not selection:
         return None
+    metrics = [row.get("quality_metric") for row in selection["candidates"]]
     return {
         "rule": selection["rule"],
+        "quality_metric": next((m for m in metrics if m), "accuracy"),
         "candidates": [
             {
                 "candidate": f"{row['backend']}:{row['precision']}",
@@ -179,6 +220,14 @@ def host_facts(isa: dict) -> dict:
     return {"machine": isa["machine"], "cores": isa["cores"], "flags": flags}
 
 
-def predictions(texts, results) -> list[dict]:
-    """`edgec predict`: one record per text, its label and score (and any extras)."""
+def predictions(task: str, texts, results) -> list[dict]:
+    """`edgec predict`: one record per text: its label and scores (classifier), its
+    entities (tagger) or its vector (embedder)."""
+    if task == "token-classification":
+        return [{"text": t, "entities": r} for t, r in zip(texts, results, strict=True)]
+    if task == "sentence-embedding":
+        return [
+            {"text": t, "embedding": [float(v) for v in r]}
+            for t, r in zip(texts, results, strict=True)
+        ]
     return [{"text": text, **result} for text, result in zip(texts, results, strict=True)]

@@ -53,9 +53,10 @@ def _copy_with_config(src, dst, **changes):
     return dst
 
 
-def test_not_a_classifier(tmp_path, tiny_bert, tiny_eval_csv, out):
+def test_a_model_without_a_task_names_the_tasks(tmp_path, tiny_bert, tiny_eval_csv, out):
     base = _copy_with_config(tiny_bert, tmp_path / "base", architectures=["BertModel"])
-    assert_clean_error(_build(base, tiny_eval_csv, out), 2, "not a sequence classifier")
+    assert_clean_error(_build(base, tiny_eval_csv, out), 2, "with no task edgec builds")
+    assert_clean_error(_build(base, tiny_eval_csv, out), 2, "token-classification")
 
 
 def test_remote_code_needs_consent(tmp_path, tiny_bert, tiny_eval_csv, out):

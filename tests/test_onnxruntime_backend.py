@@ -23,7 +23,7 @@ from edgec.backends.settings import (
     resolve_options,
 )
 from edgec.errors import BadInput
-from edgec.export import export_onnx, reference_inputs, torch_logits
+from edgec.export import export_onnx, reference_inputs, torch_outputs
 from edgec.model import load_source_model, num_layers
 from edgec.verify.reference import calibration_batches
 
@@ -137,7 +137,7 @@ def test_each_precision_matches_fp32(exported, tmp_path, precision):
     assert compiled.files == ["model.onnx"] and (tmp_path / "model.onnx").is_file()
     runner = BACKEND.load(tmp_path, {"files": compiled.files, **compiled.metadata}, settings)
     probe = reference_inputs(source, random_sentences(32, seed=11))
-    logits, fp32 = runner.run(probe), torch_logits(source.model, probe)
+    logits, fp32 = runner.run(probe), torch_outputs(source, probe)
     if precision == "fp32":
         assert np.abs(logits - fp32).max() <= 1e-4
         assert compiled.metadata["optimization"]["fused"] in (True, False)

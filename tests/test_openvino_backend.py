@@ -28,7 +28,7 @@ from edgec.backends.settings import (  # noqa: E402
     ModelFacts,
     resolve_options,
 )
-from edgec.export import export_onnx, reference_inputs, torch_logits  # noqa: E402
+from edgec.export import export_onnx, reference_inputs, torch_outputs  # noqa: E402
 from edgec.model import load_source_model  # noqa: E402
 from edgec.verify.reference import calibration_batches  # noqa: E402
 
@@ -76,7 +76,7 @@ class Tiny:
         texts = random_sentences(48, seed=3)
         self.calibration = calibration_batches(self.source, texts)
         self.probe = reference_inputs(self.source, random_sentences(12, seed=4))
-        self.reference = torch_logits(self.source.model, self.probe)
+        self.reference = torch_outputs(self.source, self.probe)
 
     def build(self, precision: str, workdir: Path, shapes=None, **options):
         facts = ModelFacts(
@@ -212,7 +212,7 @@ def test_dynamic_batch_and_sequence(tiny, tmp_path):
     long = reference_inputs(tiny.source, random_sentences(5, seed=9), max_length=64)
     assert short["input_ids"].shape != long["input_ids"].shape
     for inputs in (short, long, short):
-        expected = torch_logits(tiny.source.model, inputs)
+        expected = torch_outputs(tiny.source, inputs)
         assert max_diff(runner.run(inputs), expected) <= FP32_TOLERANCE
 
 
@@ -224,7 +224,7 @@ def test_static_shapes_pad_and_split_without_changing_logits(family, tmp_path):
     compiled, runner = model.build("fp32", tmp_path / "out", static_shapes=True, shapes=shapes)
     assert compiled.metadata["static_shape"] == (2, 32)
     inputs = reference_inputs(model.source, random_sentences(3, seed=5), max_length=32)
-    expected = torch_logits(model.source.model, inputs)
+    expected = torch_outputs(model.source, inputs)
     assert max_diff(runner.run(inputs), expected) <= FP32_TOLERANCE
 
 
@@ -240,7 +240,7 @@ def test_lengths_are_padded_to_a_bucket_without_changing_logits(family, tmp_path
     lengths = []
     for n, seed in ((1, 1), (3, 2), (5, 3)):
         inputs = reference_inputs(model.source, random_sentences(n, seed=seed), max_length=60)
-        expected = torch_logits(model.source.model, inputs)
+        expected = torch_outputs(model.source, inputs)
         assert max_diff(runner.run(inputs), expected) <= FP32_TOLERANCE
         length = inputs["input_ids"].shape[1]
         lengths.append(length)

@@ -453,9 +453,9 @@ def _probe(tiny, n: int = 4) -> dict:
 
 
 def _fp32(tiny, inputs: dict) -> np.ndarray:
-    from edgec.export import torch_logits
+    from edgec.export import torch_outputs
 
-    return torch_logits(tiny["source"].model, inputs)
+    return torch_outputs(tiny["source"], inputs)
 
 
 def test_parser_errors_are_listed(monkeypatch, tiny, tmp_path):
@@ -575,7 +575,7 @@ def test_real_tensorrt_build_load_and_parity(tiny, tmp_path, precision, toleranc
     reason = BACKEND.available("cuda")
     if reason:
         pytest.skip(f"needs real TensorRT and a CUDA GPU: {reason}")
-    from edgec.export import torch_logits
+    from edgec.export import torch_outputs
 
     facts = ModelFacts(**tiny["source"].shape_facts(), max_length=tiny["source"].max_length)
     settings = settings_of("nvidia-gpu", model=facts, workspace_mb=512)
@@ -589,7 +589,7 @@ def test_real_tensorrt_build_load_and_parity(tiny, tmp_path, precision, toleranc
     engine = BACKEND.load(tmp_path, section, settings)
     for inputs in (_probe(tiny), {k: v[:1, :5] for k, v in _probe(tiny).items()}):
         logits = engine.run(inputs)
-        expected = torch_logits(tiny["source"].model, inputs)
+        expected = torch_outputs(tiny["source"], inputs)
         assert logits.shape == expected.shape and np.isfinite(logits).all()
         if tolerance is None:  # int8: close to fp32 and the same predictions
             assert_int8_parity(logits, expected)

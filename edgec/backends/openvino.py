@@ -99,11 +99,6 @@ def labeled_samples(validation: list, input_names: list[str]) -> list[tuple[dict
     return items
 
 
-def predict_labels(compiled_model, samples: list[dict]) -> list[int]:
-    output = compiled_model.output(0)
-    return [int(np.argmax(compiled_model(s)[output], axis=-1)[0]) for s in samples]
-
-
 def agreement_fn(compiled_model, items) -> tuple[float, list[float]]:
     """edgec's parity metric for NNCF: fraction of items whose argmax matches.
 
@@ -115,6 +110,52 @@ def agreement_fn(compiled_model, items) -> tuple[float, list[float]]:
         for inputs, expected in items
     ]
     return (float(np.mean(hits)) if hits else 1.0), hits
+
+
+def tag_agreement_fn(compiled_model, items) -> tuple[float, list[float]]:
+    """A tagger's parity metric: per sentence, the share of its tokens whose tag (the
+    argmax) is fp32's; the `min_tag_agreement` gate measures the same on words."""
+    output = compiled_model.output(0)
+    shares = [
+        float(np.mean(np.argmax(compiled_model(inputs)[output], axis=-1)[0] == expected))
+        for inputs, expected in items
+    ]
+    return (float(np.mean(shares)) if shares else 1.0), shares
+
+
+def cosine_fn(compiled_model, items) -> tuple[float, list[float]]:
+    """An embedder's parity metric: per text, the cosine of its vector with fp32's."""
+    output = compiled_model.output(0)
+    cosines = []
+    for inputs, expected in items:
+        got = np.asarray(compiled_model(inputs)[output], dtype=np.float64)[0]
+        denominator = max(float(np.linalg.norm(got) * np.linalg.norm(expected)), 1e-12)
+        cosines.append(float(got @ expected) / denominator)
+    return (float(np.mean(cosines)) if cosines else 1.0), cosines
+
+
+def fp32_targets(compiled_model, samples: list[dict], task: str) -> list:
+    """What each calibration text's fp32 output is, in the form its metric compares."""
+    output = compiled_model.output(0)
+    outputs = [np.asarray(compiled_model(s)[output]) for s in samples]
+    if task == "sentence-embedding":
+        return [o[0].astype(np.float64) for o in outputs]
+    if task == "token-classification":
+        return [np.argmax(o, axis=-1)[0] for o in outputs]
+    return [int(np.argmax(o, axis=-1)[0]) for o in outputs]
+
+
+# Accuracy control without labels, per task: the metric NNCF keeps within the drop,
+# against fp32, and the build gate that sets the drop (the metric is 1.0 for fp32).
+UNLABELED_METRICS = {
+    "sequence-classification": ("agreement-with-fp32", agreement_fn, None),
+    "token-classification": (
+        "token-tag-agreement-with-fp32",
+        tag_agreement_fn,
+        "min_tag_agreement",
+    ),
+    "sentence-embedding": ("mean-cosine-with-fp32", cosine_fn, "min_mean_cosine"),
+}
 
 
 # ---------------------------------------------------------------- quantization
@@ -153,11 +194,12 @@ def quantize_int8(model, calibration: list[dict], settings: BackendSettings):
 
 
 def quantize_int8_accuracy_control(model, calibration: list[dict], settings: BackendSettings):
-    """NNCF accuracy control with edgec's parity metric.
+    """NNCF accuracy control with edgec's parity metric for the model's task.
 
-    Option `validation`: optional list of (inputs_dict, labels_array) batches; then
-    the metric is accuracy against those labels. Without it the metric is argmax
-    agreement with this fp32 model on the calibration texts, which needs no labels.
+    Option `validation` (classifiers): optional list of (inputs_dict, labels_array)
+    batches; then the metric is accuracy against those labels. Without it the metric
+    is the task's parity with this fp32 model on the calibration texts, which needs no
+    labels (UNLABELED_METRICS: argmax agreement, token-tag agreement, or mean cosine).
     Option `max_accuracy_drop` is in points (1.0 = one percentage point); a build fills
     it from its own --max-accuracy-drop gate (the target's, by default).
     Option `accuracy_control` may set max_num_iterations and ranking_subset_size.
@@ -169,16 +211,18 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], settings: Bac
 
     names = [p.get_any_name() for p in model.inputs]
     calibration_samples = single_samples(calibration, names)
-    if settings.options["validation"]:
+    task = settings.model.task
+    max_drop_points = settings.options["max_accuracy_drop"]
+    if settings.options["validation"] and task == "sequence-classification":
         items = labeled_samples(settings.options["validation"], names)
-        metric = "accuracy"
+        metric, metric_fn = "accuracy", agreement_fn
     else:
         fp32 = core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-        items = list(
-            zip(calibration_samples, predict_labels(fp32, calibration_samples), strict=True)
-        )
-        metric = "agreement-with-fp32"
-    max_drop_points = settings.options["max_accuracy_drop"]
+        targets = fp32_targets(fp32, calibration_samples, task)
+        items = list(zip(calibration_samples, targets, strict=True))
+        metric, metric_fn, gate = UNLABELED_METRICS[task]
+        if gate is not None:  # the gate's floor, as a drop from fp32's 1.0, in points
+            max_drop_points = (1.0 - settings.options[gate]) * 100
     schedule = {
         "max_num_iterations": DEFAULT_RESTORE_ITERATIONS,
         **settings.options["accuracy_control"],
@@ -187,7 +231,7 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], settings: Bac
         model,
         nncf.Dataset(calibration_samples),
         nncf.Dataset(items, lambda item: item[0]),
-        agreement_fn,
+        metric_fn,
         max_drop=max_drop_points / 100.0,
         drop_type=nncf.DropType.ABSOLUTE,
         subset_size=len(calibration_samples),
@@ -200,7 +244,7 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], settings: Bac
         **_nncf_settings(nncf, settings, "nncf-accuracy-control", len(calibration_samples)),
         "validation_samples": len(items),
         "validation_metric": metric,
-        "validation_value": agreement_fn(final, items)[0],
+        "validation_value": metric_fn(final, items)[0],
         "max_drop_points": max_drop_points,
         "drop_type": "absolute",
         "schedule": schedule,
@@ -463,6 +507,20 @@ BACKEND = OpenVinoBackend(
             None,
             "accuracy points int8-accuracy-control may lose (default: the build's gate)",
             gate="max_accuracy_drop",
+        ),
+        Option(
+            "min_tag_agreement",
+            float,
+            None,
+            "taggers: the token-tag agreement with fp32 accuracy control keeps (default: the build's gate)",
+            gate="min_tag_agreement",
+        ),
+        Option(
+            "min_mean_cosine",
+            float,
+            None,
+            "embedders: the mean cosine with fp32 accuracy control keeps (default: the build's gate)",
+            gate="min_mean_cosine",
         ),
         Option(
             "validation",

@@ -38,7 +38,8 @@ def session(path: Path, *, threads: int = 0, allow_spinning: bool = False):
 
 
 class OrtRunner:
-    """Runs a graph; feeds only the inputs the graph declares, as int64."""
+    """Runs a graph; feeds only the inputs the graph declares, as int64, and returns its
+    one output (a task's logits or sentence embedding: edgec.iospec)."""
 
     def __init__(self, path: Path, *, threads: int = 0, allow_spinning: bool = False):
         self.session = session(path, threads=threads, allow_spinning=allow_spinning)
@@ -48,4 +49,4 @@ class OrtRunner:
         feed = {
             name: np.ascontiguousarray(inputs[name], dtype=np.int64) for name in self.input_names
         }
-        return self.session.run(["logits"], feed)[0]
+        return self.session.run(None, feed)[0]

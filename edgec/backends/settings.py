@@ -151,6 +151,7 @@ class ModelFacts:
     intermediate_size: int | None = None
     max_length: int | None = None
     pad_token_id: int = 0
+    task: str = "sequence-classification"  # what the output is (edgec.iospec.TASKS)
 
 
 @dataclass(frozen=True)

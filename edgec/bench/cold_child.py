@@ -38,12 +38,13 @@ def predict_with_pytorch(model: str, threads: int | None) -> None:
 
     if threads:
         torch.set_num_threads(threads)
+    from edgec.heads import task_outputs
     from edgec.model import load_source_model
 
     source = load_source_model(model)
     enc = source.tokenizer([SENTENCE], return_tensors="pt")
     with torch.inference_mode():
-        source.model(**{n: enc[n] for n in source.input_names}).logits.softmax(-1)
+        task_outputs(source.model, source.task, source.task_facts, dict(enc)).softmax(-1)
 
 
 PREDICTORS = {"package": predict_with_package, "pytorch": predict_with_pytorch}

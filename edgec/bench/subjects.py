@@ -51,8 +51,12 @@ class Subject:
         }
 
 
-def _argmax_labels(logits: np.ndarray, labels: list[str]) -> list[str]:
-    return [labels[int(i)] for i in np.asarray(logits).argmax(-1)]
+def _argmax_labels(logits: np.ndarray, labels: list[str]) -> list:
+    """Label names of the argmax: one per text, or one list per text for token logits."""
+    ids = np.asarray(logits).argmax(-1)
+    if ids.ndim == 2:
+        return [[labels[int(i)] for i in row] for row in ids]
+    return [labels[int(i)] for i in ids]
 
 
 def package_subject(path: str | Path, threads: int | None = None, name: str | None = None):
@@ -105,7 +109,7 @@ def onnx_file_subject(
 
     from edgec.package import opened, read_manifest
     from edgec.plugins import get_backend
-    from edgec.runtime import Predictor, runtime_settings
+    from edgec.runtime import make_predictor, runtime_settings
 
     stack = ExitStack()  # an archive stays unpacked until the subject is closed
     directory = stack.enter_context(opened(package))
@@ -116,7 +120,7 @@ def onnx_file_subject(
     runner = ort.load(
         onnx_path.parent, {"files": [onnx_path.name]}, runtime_settings(manifest, ort, threads)
     )
-    predictor = Predictor(directory, manifest, runner, keep_alive=stack)
+    predictor = make_predictor(directory, manifest, runner, keep_alive=stack)
     return Subject(
         name=name,
         kind="onnx-file",
@@ -134,6 +138,8 @@ def pytorch_subjects(model_path: str | Path, threads: int | None = None, padded:
     """The source model in PyTorch FP32 eager: dynamic padding, and padded to max_length."""
     import torch
 
+    from edgec.heads import task_outputs
+    from edgec.iospec import SENTENCE_EMBEDDING
     from edgec.model import load_source_model, weights_file
 
     torch.set_num_threads(threads or cores())
@@ -151,20 +157,26 @@ def pytorch_subjects(model_path: str | Path, threads: int | None = None, padded:
             out[n] = np.pad(v, ((0, 0), (0, extra)), constant_values=fill) if extra > 0 else v
         return out
 
+    def outputs(feed: dict):  # the task's graph output: logits, or the pooled embedding
+        return task_outputs(model, source.task, source.task_facts, feed)
+
     def forward(inputs: dict) -> np.ndarray:
         with torch.inference_mode():
             feed = {n: torch.from_numpy(np.asarray(inputs[n], dtype=np.int64)) for n in names}
-            return model(**feed).logits.numpy()
+            return outputs(feed).numpy()
 
     def e2e(padding: str):
-        def run(texts: list[str]) -> list[str]:
+        def run(texts: list[str]) -> list:
             enc = tokenizer(
                 texts, truncation=True, max_length=max_length, padding=padding, return_tensors="pt"
             )
             with torch.inference_mode():
-                logits = model(**{n: enc[n] for n in names}).logits
-            probs = torch.softmax(logits, -1).numpy()
-            return _argmax_labels(probs, labels)
+                out = outputs({n: enc[n] for n in names})
+            if source.task == SENTENCE_EMBEDDING:
+                return list(out.numpy())
+            # classifier: a label per text; tagger: a label per token (the softmax and
+            # argmax a user's post-processing starts from)
+            return _argmax_labels(torch.softmax(out, -1).numpy(), labels)
 
         return run
 

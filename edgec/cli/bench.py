@@ -117,9 +117,7 @@ def bench(
 
     texts = None
     if lengths_from is not None:
-        from edgec.data import load_text_set
-
-        texts = [t for t in load_text_set(lengths_from, text_column=text_column).texts if t]
+        texts = [t for t in _texts_of(lengths_from, text_column) if t]
         if not texts:
             raise BadInput(f"{lengths_from} holds no texts")
     ui = RichUI()
@@ -158,3 +156,14 @@ def bench(
     if plot_out:
         plot(report, plot_out)
         click.echo(f"wrote {plot_out}")
+
+
+def _texts_of(path: Path, text_column) -> list[str]:
+    """Real texts to time with: a text file's column, or a tagged (CoNLL, JSON Lines
+    with tokens) file's sentences, their words joined as a tagger package reads them."""
+    from edgec.data import FORMATS, load_text_set
+    from edgec.data.tagged import load_tagged_set
+
+    if path.is_file() and path.suffix.lower() not in FORMATS:
+        return load_tagged_set(path, label2id=None).texts
+    return load_text_set(path, text_column=text_column).texts

@@ -12,11 +12,13 @@ from edgec.cli.options import (
     data_file_option,
     device_option,
     force_option,
+    gate_option,
     json_option,
     key_value_option,
     max_length_option,
     output_option,
     targets_option,
+    task_option,
     threshold_options,
     thresholds,
     trust_remote_code_option,
@@ -93,7 +95,9 @@ def _refuse_distill_options_without_distill(ctx: click.Context, student: str | N
     "training used fails the tokenizer check: that is what it is for."
 )
 @trust_remote_code_option()
+@task_option
 @threshold_options
+@gate_option
 @key_value_option(
     "-O",
     "--option",
@@ -156,9 +160,11 @@ def build(
     label_column,
     max_length,
     trust_remote_code,
+    task,
     max_accuracy_drop,
     min_agreement,
     max_class_drop,
+    gate_pairs,
     backend_options,
     no_verify,
     distill_student,
@@ -173,12 +179,20 @@ def build(
     targets_files,
     as_json,
 ):
-    """Compile MODEL (a fine-tuned Hugging Face classifier folder) into a verified package.
+    """Compile MODEL (a fine-tuned Hugging Face classifier, NER tagger or
+    sentence-transformers folder) into a verified package.
 
     \b
     Steps: load -> export ONNX (checked against PyTorch) -> compile for the
-    target's backend and precision -> verify accuracy parity and tokenizer
-    consistency on --eval-data -> write the package atomically.
+    target's backend and precision -> verify parity (accuracy; entity F1 for
+    taggers; cosine and neighbours for embedders) and tokenizer consistency on
+    --eval-data -> write the package atomically.
+
+    \b
+    --eval-data per task: labeled texts (CSV, TSV, JSONL, Parquet, dataset
+    folder) for classifiers; CoNLL (token TAB tag per line), JSON Lines with
+    tokens and ner_tags, or a dataset folder for taggers; any text file for
+    embedders (text pairs with a score column add a Spearman check).
 
     \b
     Examples:
@@ -189,6 +203,8 @@ def build(
           --eval-data test.csv -o dist/compared
       edgec build ./teacher --distill layers:3 --train-data train.csv \\
           --eval-data test.csv -o dist/student
+      edgec build ./ner-tagger --eval-data test.conll -o dist/ner
+      edgec build ./all-MiniLM-L6-v2 --eval-data corpus.csv -o dist/embedder
     """
     from edgec.backends.settings import parse_pairs
     from edgec.pipeline import BuildRequest, DataOptions
@@ -210,7 +226,8 @@ def build(
         data=DataOptions(text_column, text_pair_column, label_column),
         max_length=max_length,
         trust_remote_code=trust_remote_code,
-        thresholds=thresholds(max_accuracy_drop, min_agreement, max_class_drop),
+        task=task,
+        thresholds=thresholds(max_accuracy_drop, min_agreement, max_class_drop, gate_pairs),
         options=parse_pairs(backend_options),  # typed and checked by the chosen backends
         verify=not no_verify,
         force=force,

@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 
 from edgec.errors import BadInput
+from edgec.gates import TASK_GATES
+from edgec.iospec import SUPPORTED_TASKS
 
 VERBOSE_KEY = "edgec.verbose"
 
@@ -144,12 +146,41 @@ threshold_options = compose(
 )
 
 
-def thresholds(max_accuracy_drop, min_agreement, max_class_drop) -> dict:
-    """The verification gates as the library takes them (None: the target's default)."""
+gate_option = click.option(
+    "--gate",
+    "gate_pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set any verification gate (repeatable), e.g. --gate max_entity_f1_drop=0.5. "
+    "Each task reads its own: "
+    + "; ".join(f"{task}: {', '.join(gates)}" for task, gates in TASK_GATES.items())
+    + " (defaults: docs/verification.md).",
+)
+
+task_option = click.option(
+    "--task",
+    type=click.Choice(SUPPORTED_TASKS),
+    help="The model's task (default: detected: a *ForSequenceClassification or "
+    "*ForTokenClassification head, or a sentence-transformers folder).",
+)
+
+
+def thresholds(max_accuracy_drop, min_agreement, max_class_drop, gate_pairs=()) -> dict:
+    """The verification gates as the library takes them (None: the target's default).
+    `--gate NAME=VALUE` names any gate; the dedicated flags win over it."""
+    from edgec.gates import parse_gate_pairs
+
     return {
-        "max_accuracy_drop": max_accuracy_drop,
-        "min_agreement": min_agreement,
-        "max_class_drop": max_class_drop,
+        **parse_gate_pairs(gate_pairs, "--gate"),
+        **{
+            k: v
+            for k, v in {
+                "max_accuracy_drop": max_accuracy_drop,
+                "min_agreement": min_agreement,
+                "max_class_drop": max_class_drop,
+            }.items()
+            if v is not None
+        },
     }
 
 

@@ -1,4 +1,5 @@
-"""`edgec predict`: classify texts with a package (no torch needed)."""
+"""`edgec predict`: run a package on texts (no torch needed): labels for classifiers,
+entity spans for taggers, vectors for embedders."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from edgec.cli.options import (
     verbose_option,
 )
 from edgec.errors import BadInput
+from edgec.iospec import AGGREGATION_STRATEGIES, SENTENCE_EMBEDDING, TOKEN_CLASSIFICATION
 
 
 @click.command()
@@ -24,15 +26,44 @@ from edgec.errors import BadInput
 @data_file_option("--input", "input_file", help="Read texts from a data file instead.")
 @column_options("--input", labels=False)
 @threads_option("Override the package's thread count (0: every core).", minimum=0)
+@click.option(
+    "--aggregation",
+    type=click.Choice(AGGREGATION_STRATEGIES),
+    help="Taggers: how word tags become entities, as in transformers' token-classification "
+    "pipeline (default: the package's, simple).",
+)
+@click.option(
+    "--output",
+    "output_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Embedders: write the vectors to this .npy file (float32, one row per text).",
+)
 @json_option
 @verbose_option
-def predict(package, texts, input_file, text_column, text_pair_column, threads, as_json):
-    """Classify TEXTS with a package (no torch needed).
+def predict(
+    package,
+    texts,
+    input_file,
+    text_column,
+    text_pair_column,
+    threads,
+    aggregation,
+    output_file,
+    as_json,
+):
+    """Run a package on TEXTS (no torch needed).
+
+    \b
+    A classifier prints a label and score per text; a tagger the entities
+    (label, score, start and end character offsets, the exact text); an
+    embedder the vectors (--json) or writes them (--output vectors.npy).
 
     \b
     Examples:
       edgec predict dist/sentiment "a gorgeous, witty, seductive movie"
       edgec predict dist/sentiment --input reviews.csv --json
+      edgec predict dist/ner "Obama visited Paris on Monday" --aggregation first
+      edgec predict dist/embedder --input corpus.csv --output vectors.npy
     """
     import warnings
 
@@ -41,6 +72,8 @@ def predict(package, texts, input_file, text_column, text_pair_column, threads, 
 
     if bool(texts) == bool(input_file):
         raise BadInput("give texts as arguments or --input FILE (one of them)")
+    if output_file is not None and output_file.suffix != ".npy":
+        raise BadInput(f"--output {output_file}: write vectors to a .npy file")
     pairs = None
     if input_file:
         texts, pairs = _read_inputs(input_file, text_column, text_pair_column)
@@ -49,11 +82,46 @@ def predict(package, texts, input_file, text_column, text_pair_column, threads, 
         predictor = load(package, threads=threads)
     for w in caught:
         click.secho(f"warning: {w.message}", err=True, fg="yellow")
-    records = predictions(texts, predictor.predict(list(texts), pairs))
+    task = predictor.task["name"]
+    if task == SENTENCE_EMBEDDING:
+        pairs = None  # an embedder reads each text alone; a pair column is only data
+    if aggregation and task != TOKEN_CLASSIFICATION:
+        raise BadInput(f"--aggregation is for token-classification packages; this is {task}")
+    if output_file is not None and task != SENTENCE_EMBEDDING:
+        raise BadInput(f"--output writes embeddings; this package is {task}: use --json")
+    texts = list(texts)
+    if task == TOKEN_CLASSIFICATION:
+        results = predictor.predict(texts, pairs, aggregation=aggregation)
+    else:
+        results = predictor.predict(texts, pairs)
+    if output_file is not None:
+        save_vectors(output_file, results)
+        click.echo(f"wrote {len(texts)} x {results.shape[1]} vectors to {output_file}", err=True)
+        return
+    records = predictions(task, texts, results)
     if as_json:
         render.print_json_lines(records)  # one object per line: streams into jq
     else:
-        render.predictions_table(records)
+        render.predictions_table(task, records)
+
+
+def save_vectors(path: Path, vectors) -> None:
+    """np.save to a temporary name, then rename: a crash leaves no half-written file."""
+    import os
+    import tempfile
+
+    import numpy as np
+
+    if not path.parent.is_dir():
+        raise BadInput(f"--output {path}: the folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, np.asarray(vectors, dtype=np.float32))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _read_inputs(input_file: Path, text_column, pair_column):

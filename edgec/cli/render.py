@@ -55,6 +55,12 @@ FACT_FORMATS = {
     "source accuracy": "{:.2f}%".format,
     "package accuracy": lambda p: f"{p['accuracy']:.2f}% ({p['delta']:+.2f} pts)",
     "agreement": lambda a: f"{a['agreement']:.4f} on {a['examples']} examples",
+    "source entity F1": "{:.2f}".format,
+    "package entity F1": lambda p: f"{p['f1']:.2f} ({p['delta']:+.2f} pts)",
+    "tag agreement": lambda a: f"{a['agreement']:.4f} of words on {a['examples']} sentences",
+    "cosine": lambda c: f"min {c['min']:.5f}, mean {c['mean']:.5f} on {c['examples']} texts",
+    "neighbour overlap": lambda n: f"{n['mean']:.4f} of the top {n['k']}",
+    "task facts": lambda f: ", ".join(f"{k} {v}" for k, v in f.items()) or "-",
     "tokenizer": lambda t: f"{t['identical']}/{t['compared']} identical",
     "build time": "{:.1f} s".format,
     "source model": lambda s: f"{s['architecture']} ({s['path']})",
@@ -105,12 +111,13 @@ def candidates_table(view: dict | None) -> None:
         return
     from rich.table import Column, Table
 
+    metric = view.get("quality_metric") or "accuracy"
     table = Table(
         Column("candidate", no_wrap=True),
         "verification",
         "size MB",
-        "accuracy delta",
-        "agreement",
+        f"{metric} delta",
+        "top-10 overlap" if metric == "top-10 overlap" else "agreement",
         "p50 ms (b1)",
         title=f"candidates (pick: {view['rule']})",
         title_justify="left",
@@ -131,17 +138,39 @@ def candidates_table(view: dict | None) -> None:
     console().print(table)
 
 
-def predictions_table(records: list[dict]) -> None:
+def _short(text: str, width: int = 80) -> str:
+    return plain(text if len(text) < width else text[: width - 3] + "...")
+
+
+def predictions_table(task: str, records: list[dict]) -> None:
     from rich.table import Table
 
-    table = Table("text", "label", "score")
-    for record in records:
-        text = record["text"]
-        table.add_row(
-            plain(text if len(text) < 80 else text[:77] + "..."),
-            plain(record["label"]),
-            f"{record['score']:.3f}",
-        )
+    if task == "token-classification":
+        table = Table("text", "entity", "label", "chars", "score")
+        for record in records:
+            for i, e in enumerate(record["entities"] or [None]):
+                cells = (
+                    [
+                        plain(e["text"]),
+                        plain(e["label"]),
+                        f"{e['start']}-{e['end']}",
+                        f"{e['score']:.3f}",
+                    ]
+                    if e
+                    else ["-", "-", "-", "-"]
+                )
+                table.add_row(_short(record["text"]) if i == 0 else "", *cells)
+    elif task == "sentence-embedding":
+        table = Table("text", "dim", "norm", "first values")
+        for record in records:
+            vector = record["embedding"]
+            norm = sum(v * v for v in vector) ** 0.5
+            head = ", ".join(f"{v:+.3f}" for v in vector[:4])
+            table.add_row(_short(record["text"]), str(len(vector)), f"{norm:.3f}", head + ", ...")
+    else:
+        table = Table("text", "label", "score")
+        for record in records:
+            table.add_row(_short(record["text"]), plain(record["label"]), f"{record['score']:.3f}")
     console().print(table)
 
 

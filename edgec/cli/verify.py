@@ -8,6 +8,7 @@ from edgec.cli import render
 from edgec.cli.options import (
     column_options,
     data_file_option,
+    gate_option,
     json_option,
     package_argument,
     report_file_option,
@@ -24,7 +25,7 @@ from edgec.cli.options import (
     "--eval-data",
     required=True,
     help="Texts to verify on (labeled for accuracy checks): CSV, TSV, JSONL, Parquet or "
-    "a dataset folder.",
+    "a dataset folder; for a tagger, CoNLL or JSON Lines with tokens and ner_tags.",
 )
 @data_file_option(
     "--reference",
@@ -34,6 +35,7 @@ from edgec.cli.options import (
 )
 @column_options("--eval-data")
 @threshold_options
+@gate_option
 @report_file_option("--report", "report_path", help="Write the JSON report here.")
 @report_file_option(
     "--junit", "junit_path", help="Write a JUnit XML report here (one testcase per check)."
@@ -56,6 +58,7 @@ def verify(
     max_accuracy_drop,
     min_agreement,
     max_class_drop,
+    gate_pairs,
     report_path,
     junit_path,
     summary_path,
@@ -66,7 +69,9 @@ def verify(
 
     \b
     With --reference MODEL: full parity against the PyTorch FP32 source model
-    (agreement, accuracy, per-class F1, logit deltas, KL, ECE, flipped examples).
+    (agreement, accuracy, per-class F1, logit deltas, KL, ECE, flipped examples;
+    entity F1 and tag agreement for taggers; cosine, neighbours and similarity
+    ranks for embedders).
     Without it: the package's accuracy and predictions on the build's eval data
     against what the build recorded; the report lists what could not be re-checked.
     Exit 0 when every check passes, 1 when one fails, 2 for bad input, 3 when the
@@ -88,7 +93,7 @@ def verify(
         eval_data,
         reference=reference,
         data=DataOptions(text_column, text_pair_column, label_column),
-        thresholds=thresholds(max_accuracy_drop, min_agreement, max_class_drop),
+        thresholds=thresholds(max_accuracy_drop, min_agreement, max_class_drop, gate_pairs),
         trust_remote_code=trust_remote_code,
         ui=SilentUI(),
     )

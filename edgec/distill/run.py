@@ -19,7 +19,9 @@ from edgec.distill.config import (
 from edgec.distill.data import load_data, training_rows
 from edgec.distill.report import build_report, plan_note, training_record, write_report
 from edgec.distill.students import build_student, parse_student_spec
-from edgec.model import load_source_model, num_layers
+from edgec.errors import BadInput
+from edgec.iospec import task_spec
+from edgec.model import load_source_model, num_layers, peek_task
 from edgec.ui import SilentUI
 
 
@@ -32,6 +34,12 @@ def distill(config: DistillConfig, ui=None, callbacks=None) -> dict:
     spec = parse_student_spec(config.student)
     device = resolve_device(config.device)
 
+    task = peek_task(config.teacher, None, config.trust_remote_code)
+    if not task_spec(task).distillable:
+        raise BadInput(
+            f"distillation supports sequence classification only, for now; {config.teacher} "
+            f"is a {task} model"
+        )
     teacher = load_source_model(
         config.teacher, trust_remote_code=config.trust_remote_code, max_length=config.max_length
     )

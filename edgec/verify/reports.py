@@ -26,10 +26,78 @@ def failure_message(report: dict, headline: str) -> str:
     return "\n".join(lines)
 
 
+def _tagger_rows(parity: dict) -> list[tuple[str, str]]:
+    rows = []
+    if "tag_agreement" in parity:
+        rows.append(
+            (
+                "tag agreement",
+                f"{parity['tag_agreement']:.4f} of {parity['words']} words; "
+                f"{parity['changed_count']} of {parity['examples']} sentences' entities changed",
+            )
+        )
+    if parity.get("reference") and parity.get("candidate"):
+        ref, cand = parity["reference"], parity["candidate"]
+        rows.append(
+            (
+                "entity F1 (strict IOB2)",
+                f"{ref['f1']:.2f} -> {cand['f1']:.2f} ({parity['delta']['f1']:+.2f} pts)",
+            )
+        )
+    if parity.get("vs_reference"):
+        rows.append(("entity F1 against the reference", f"{parity['vs_reference']['f1']:.2f}"))
+    return rows
+
+
+def _embedder_rows(parity: dict) -> list[tuple[str, str]]:
+    rows = []
+    if parity.get("cosine"):
+        c = parity["cosine"]
+        rows.append(("cosine min / p1 / mean", f"{c['min']:.5f} / {c['p1']:.5f} / {c['mean']:.5f}"))
+    if parity.get("neighbours"):
+        n = parity["neighbours"]
+        rows.append(
+            (
+                f"top-{n['k']} neighbour overlap",
+                f"mean {n['mean_overlap']:.4f}, min {n['min_overlap']:.4f}",
+            )
+        )
+    if parity.get("similarity_rank"):
+        rows.append(("similarity Spearman", f"{parity['similarity_rank']['spearman']:.5f}"))
+    if parity.get("pair_scores"):
+        ps = parity["pair_scores"]
+        rows.append(
+            (
+                "pair-score Spearman",
+                f"{ps['reference_spearman']:.4f} -> {ps['candidate_spearman']:.4f}",
+            )
+        )
+    return rows
+
+
+TASK_ROWS = {"token-classification": _tagger_rows, "sentence-embedding": _embedder_rows}
+
+
 def headline_metrics(report: dict) -> list[tuple[str, str]]:
     """(name, value) rows for the figures a reader wants first."""
-    rows = []
     parity = report.get("parity") or {}
+    task_rows = TASK_ROWS.get(report.get("task"))
+    rows = task_rows(parity) if task_rows else _classifier_rows(report, parity)
+    tok = report.get("tokenizer")
+    if tok:
+        rows.append(
+            (
+                "tokenizer",
+                f"{tok['texts_compared'] - tok['mismatches']}/{tok['texts_compared']} identical "
+                f"(eval, probes, generated); UNK rate {tok['unk_rate']:.2%}, "
+                f"fertility {tok['fertility']:.2f}",
+            )
+        )
+    return rows
+
+
+def _classifier_rows(report: dict, parity: dict) -> list[tuple[str, str]]:
+    rows = []
     if "max_abs_logit_delta" in parity:
         rows.append(("agreement", f"{parity['agreement']:.4f} on {parity['examples']} examples"))
         rows.append(
@@ -70,16 +138,6 @@ def headline_metrics(report: dict) -> list[tuple[str, str]]:
                     f"{recorded['candidate_accuracy']:.2f}%, agreement {recorded['agreement']:.4f}",
                 )
             )
-    tok = report.get("tokenizer")
-    if tok:
-        rows.append(
-            (
-                "tokenizer",
-                f"{tok['texts_compared'] - tok['mismatches']}/{tok['texts_compared']} identical "
-                f"(eval, probes, generated); UNK rate {tok['unk_rate']:.2%}, "
-                f"fertility {tok['fertility']:.2f}",
-            )
-        )
     return rows
 
 
@@ -182,7 +240,27 @@ def to_markdown(report: dict) -> str:
                 f"| {_with_margin(f, 'candidate')} |"
             )
         out.append("")
+    out += _changed_sentences(parity.get("changed") or [], parity.get("changed_count"))
     return "\n".join(out) + "\n"
+
+
+def _spans(entities) -> str:
+    return "; ".join(f"{kind}: {text}" for kind, _start, _end, text in entities) or "-"
+
+
+def _changed_sentences(changed: list[dict], count) -> list[str]:
+    """A tagger's sentences whose entities changed, worst first, both span sets."""
+    if not changed:
+        return []
+    out = [f"Sentences whose entities changed ({count}), worst first:", ""]
+    out += ["| text | reference | package |", "|---|---|---|"]
+    for row in changed[:FLIPS_SHOWN]:
+        text = row["text"] if len(row["text"]) <= 100 else row["text"][:97] + "..."
+        out.append(
+            f"| {_cell(text)} | {_cell(_spans(row['reference']))} "
+            f"| {_cell(_spans(row['candidate']))} |"
+        )
+    return [*out, ""]
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -64,8 +64,13 @@ def package_result(predictor, eval_set, ui=None) -> Result:
 
 
 def eval_fingerprint(eval_set) -> str:
-    """sha256 of the texts, pairs and labels: tells whether two runs used the same data."""
-    blob = json.dumps([eval_set.texts, eval_set.pairs, eval_set.labels], ensure_ascii=False)
+    """sha256 of the texts, pairs and labels (tags, scores): tells whether two runs used
+    the same data."""
+    parts = [eval_set.texts, eval_set.pairs, eval_set.labels]
+    for extra in ("tags", "scores"):  # a tagged or scored set: what else it holds
+        if getattr(eval_set, extra, None) is not None:
+            parts.append(getattr(eval_set, extra))
+    blob = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

@@ -24,13 +24,14 @@ import time
 import warnings
 
 from edgec.gates import resolve_gates
+from edgec.iospec import SENTENCE_EMBEDDING, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION
 from edgec.ui import SilentUI
-from edgec.verify.checks import check, failure_lines
+from edgec.verify.assemble import ASSEMBLED, assemble
+from edgec.verify.checks import check
 from edgec.verify.compare import compare
 from edgec.verify.gate import labels_problems, parity_checks, recorded_parity_checks
 from edgec.verify.results import (
     encode_predictions,
-    eval_fingerprint,
     package_result,
     recorded_package,
     recorded_reference,
@@ -39,56 +40,39 @@ from edgec.verify.results import (
     same_data_as_build,
 )
 
-ASSEMBLED = (
-    "status",
-    "failures",
-    "not_checked",
-    "thresholds",
-    "eval_data",
-    "eval_examples",
-    "eval_fingerprint",
-    "seconds",
-)
+
+def verify_against_source(source, predictor, eval_set, thresholds, ui=None) -> dict:
+    """Tokenizer consistency and parity of `predictor` against `source`, by task."""
+    if source.task == TOKEN_CLASSIFICATION:
+        from edgec.verify.tagger_suite import verify_tagger
+
+        return verify_tagger(source, predictor, eval_set, thresholds, ui)
+    if source.task == SENTENCE_EMBEDDING:
+        from edgec.verify.embedder_suite import verify_embedder
+
+        return verify_embedder(source, predictor, eval_set, thresholds, ui)
+    return verify_classifier(source, predictor, eval_set, thresholds, ui)
 
 
-def _assemble(checks, warnings_, thresholds, eval_set, started, **sections) -> dict:
-    failures = failure_lines(checks)
+def classifier_headline(parity: dict) -> dict:
     return {
-        "status": "failed" if failures else "passed",
-        "failures": failures,
-        "checks": checks,
-        "warnings": warnings_,
-        "not_checked": [f"{c['name']}: {c['message']}" for c in checks if c["status"] == "skipped"],
-        "thresholds": thresholds,
-        "eval_data": eval_set.source if eval_set is not None else None,
-        "eval_examples": len(eval_set) if eval_set is not None else 0,
-        "eval_fingerprint": eval_fingerprint(eval_set) if eval_set is not None else None,
-        **sections,
-        "seconds": round(time.perf_counter() - started, 2),
+        "agreement": parity.get("agreement"),
+        "quality_delta": (parity.get("delta") or {}).get("accuracy"),
+        "quality_metric": "accuracy",
     }
 
 
-def verify_against_source(source, predictor, eval_set, thresholds, ui=None) -> dict:
-    """Tokenizer consistency and accuracy parity of `predictor` against `source`."""
-    from edgec.model import position_limit
-    from edgec.verify.tokenizer import tokenizer_report, training_max_length
+def verify_classifier(source, predictor, eval_set, thresholds, ui=None) -> dict:
+    """Tokenizer consistency and accuracy parity of a classifier package."""
+    from edgec.verify.tokenizer import source_tokenizer_report, trained_max_length
 
     ui = ui or SilentUI()
     started = time.perf_counter()
     gates = resolve_gates(thresholds)
     with ui.step(f"tokenizer consistency on {len(eval_set)} texts and probes"):
-        tok = tokenizer_report(
-            source.tokenizer,
-            predictor.directory / "tokenizer.json",
-            predictor.preprocessing,
-            eval_set.texts,
-            eval_set.pairs,
-            config=source.config,
-        )
+        tok = source_tokenizer_report(source, predictor, eval_set.texts, eval_set.pairs)
     # the reference truncates as training did, whatever max_length the package has
-    trained = training_max_length(
-        source.tokenizer, source.max_length, position_limit(source.config)
-    )
+    trained = trained_max_length(source)
     reference = reference_result(source, eval_set, trained, ui)
     candidate = package_result(predictor, eval_set, ui)
     parity = compare(reference, candidate, source.labels, eval_set)
@@ -100,14 +84,16 @@ def verify_against_source(source, predictor, eval_set, thresholds, ui=None) -> d
     ]
     for w in tok["warnings"]:
         ui.note(w)
-    return _assemble(
+    return assemble(
         checks,
         list(tok["warnings"]),
         gates,
         eval_set,
         started,
+        SEQUENCE_CLASSIFICATION,
         mode="reference",
         parity=parity,
+        headline=classifier_headline(parity),
         tokenizer=tok,
     )
 
@@ -131,7 +117,7 @@ def verify_package(
     """
     from edgec.data import DataOptions
     from edgec.package import integrity_problems, opened, read_manifest
-    from edgec.runtime import checking_predictor
+    from edgec.runtime import checking_predictor, task_of
 
     ui = ui or SilentUI()
     started = time.perf_counter()
@@ -141,7 +127,8 @@ def verify_package(
         recorded = manifest.get("verification") or {}
         gates = resolve_gates((manifest.get("target") or {}).get("verify"), thresholds)
         labels = manifest["labels"]
-        eval_set = data.load(eval_data, {name: i for i, name in enumerate(labels)})
+        task = task_of(manifest)["name"]
+        eval_set = data.load_for(task, eval_data, {name: i for i, name in enumerate(labels)})
         if len(eval_set) == 0:
             from edgec.errors import BadInput
 
@@ -170,7 +157,7 @@ def verify_package(
                     skipped="the package failed its integrity check, so it was not run",
                 )
             )
-            return _assemble(checks, [], gates, eval_set, started, mode="integrity", **base)
+            return assemble(checks, [], gates, eval_set, started, task, mode="integrity", **base)
         warn = []
         if recorded.get("status") == "unverified":
             warn.append("the package is UNVERIFIED: it was built with --no-verify")
@@ -194,14 +181,17 @@ def verify_package(
     for key in (*ASSEMBLED, "mode"):
         report.pop(key, None)
     mode = "reference" if reference is not None else "recorded"
-    return _assemble(checks, warn, gates, eval_set, started, mode=mode, **base, **report)
+    return assemble(checks, warn, gates, eval_set, started, task, mode=mode, **base, **report)
 
 
 def _verify_with_reference(predictor, manifest, eval_set, gates, reference, trust, ui) -> dict:
     from edgec.model import load_source_model
+    from edgec.runtime import task_of
 
     with ui.step(f"loading the reference {reference}"):
-        source = load_source_model(reference, trust_remote_code=trust)
+        source = load_source_model(
+            reference, trust_remote_code=trust, task=task_of(manifest)["name"]
+        )
     recorded_sha = manifest.get("source_model", {}).get("sha256")
     sha_problems = []
     if recorded_sha and recorded_sha != source.weights_sha256:
@@ -221,6 +211,11 @@ def _verify_with_manifest(predictor, manifest, eval_set, gates, ui) -> dict:
     started = time.perf_counter()
     verification = manifest.get("verification") or {}
     tok = _package_tokenizer_report(predictor, manifest, eval_set, ui)
+    task = predictor.task["name"]
+    if task != SEQUENCE_CLASSIFICATION:
+        return _verify_task_with_manifest(
+            task, predictor, manifest, eval_set, gates, ui, tok, started
+        )
     candidate = package_result(predictor, eval_set, ui)
     names = predictor.labels
     parity = compare(recorded_reference(verification, eval_set), candidate, names, eval_set)
@@ -243,6 +238,26 @@ def _verify_with_manifest(predictor, manifest, eval_set, gates, ui) -> dict:
     }
 
 
+def _verify_task_with_manifest(task, predictor, manifest, eval_set, gates, ui, tok, started):
+    """A tagger's or embedder's package against what its build recorded."""
+    verification = manifest.get("verification") or {}
+    same = same_data_as_build(verification, eval_set)
+    if task == TOKEN_CLASSIFICATION:
+        from edgec.verify.tagger_suite import verify_tagger_recorded as recorded
+    else:
+        from edgec.verify.embedder_suite import verify_embedder_recorded as recorded
+    part = recorded(predictor, manifest, eval_set, gates, ui, same)
+    part["parity"]["same_data_as_build"] = same
+    warnings_ = [*tok["warnings"], *getattr(eval_set, "warnings", []), *part["warnings"]]
+    return {
+        **part,
+        "tokenizer": tok,
+        "checks": [*tok["checks"], *recorded_parity_checks(verification), *part["checks"]],
+        "warnings": warnings_,
+        "manifest_seconds": round(time.perf_counter() - started, 2),
+    }
+
+
 def _package_tokenizer_report(predictor, manifest, eval_set, ui) -> dict:
     """The runtime tokenizer against the transformers tokenizer saved in the package."""
     from transformers import AutoTokenizer
@@ -256,7 +271,8 @@ def _package_tokenizer_report(predictor, manifest, eval_set, ui) -> dict:
             directory / "tokenizer.json",
             predictor.preprocessing,
             eval_set.texts,
-            eval_set.pairs,
+            # an embedder's scored pairs are checked against, never encoded as pairs
+            eval_set.pairs if predictor.task["name"] == SEQUENCE_CLASSIFICATION else None,
             model_type=manifest.get("source_model", {}).get("model_type"),
             expected_from="the package's tokenizer_config.json (no --reference given)",
         )

@@ -22,12 +22,18 @@ assembles them into the named checks.
 
 from edgec.verify.tokenizer.checks import normalizer_flags, training_max_length
 from edgec.verify.tokenizer.probes import PROBES, generated_texts
-from edgec.verify.tokenizer.report import tokenizer_report
+from edgec.verify.tokenizer.report import (
+    source_tokenizer_report,
+    tokenizer_report,
+    trained_max_length,
+)
 
 __all__ = [
     "PROBES",
     "generated_texts",
     "normalizer_flags",
+    "source_tokenizer_report",
     "tokenizer_report",
+    "trained_max_length",
     "training_max_length",
 ]

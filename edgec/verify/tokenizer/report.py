@@ -186,3 +186,22 @@ def _mismatch_problems(comparison: dict, name: str, expected_from: str) -> list[
         f"{comparison['compared']} {name} texts (first: {first['field']} at token "
         f"{first['position']} of {first['text'][:50]!r})"
     ]
+
+
+def source_tokenizer_report(source, predictor, texts, pairs=None) -> dict:
+    """The package's runtime tokenizer against its source model's, as a build (or
+    `edgec verify --reference`) checks it, whatever the task."""
+    return tokenizer_report(
+        source.tokenizer,
+        predictor.directory / "tokenizer.json",
+        predictor.preprocessing,
+        texts,
+        pairs,
+        config=source.config,
+    )
+
+
+def trained_max_length(source) -> int:
+    """The max_length the source model was trained (or, for an embedder, pools) at:
+    the reference truncates there, whatever the package does."""
+    return training_max_length(source.tokenizer, source.max_length, position_limit(source.config))
