@@ -69,11 +69,23 @@ def _package_tags(predictor, tagged, ui):
         return tags_and_scores(predictor.word_logits(tagged.words), predictor.labels)
 
 
+def probe_sentences() -> list[list[str]]:
+    """The tokenizer probes (accents, CJK, emoji, control characters, very long texts)
+    as whitespace-split words: alignment must hold on them too, not only on the eval
+    sentences."""
+    from edgec.verify.tokenizer import PROBES
+
+    return [words for words in (text.split() for text in PROBES) if words]
+
+
 def alignment_check(align: dict) -> dict:
-    info = f"word ids and offsets equal transformers' on {align['sentences']} sentences" + (
-        f"; truncation dropped {align['truncated_words']} words"
-        if align.get("truncated_words")
-        else ""
+    info = (
+        f"word ids and offsets equal transformers' on {align['sentences']} sentences and probes"
+        + (
+            f"; truncation dropped {align['truncated_words']} words"
+            if align.get("truncated_words")
+            else ""
+        )
     )
     return check("ner-alignment", list(align["problems"]), info=info)
 
@@ -93,7 +105,7 @@ def verify_tagger(source, predictor, tagged, thresholds, ui=None) -> dict:
         align = alignment_report(
             source.tokenizer,
             predictor.tokenizer,
-            tagged.words,
+            [*tagged.words, *probe_sentences()],
             predictor.preprocessing["max_length"],
         )
     trained = trained_max_length(source)
