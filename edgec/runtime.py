@@ -22,7 +22,8 @@ from edgec.iospec import (
     SEQUENCE_CLASSIFICATION,
     TOKEN_CLASSIFICATION,
 )
-from edgec.package import check_integrity, opened, read_manifest
+from edgec.manifest import check_digest, check_integrity, path_problem, read_manifest
+from edgec.package import opened
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -300,10 +301,21 @@ def runtime_settings(manifest: dict, backend, threads: int | None = None):
 
 def checking_predictor(directory: Path, manifest: dict) -> tuple[Predictor, str | None]:
     """A predictor to verify the package on this machine, and, when that is not the
-    target's device, what it checks instead (see Backend.check_runner)."""
-    from edgec.errors import BackendUnavailable
+    target's device, what it checks instead (see Backend.check_runner).
+
+    The build calls this on a candidate whose manifest has no `files` yet, so only the
+    paths the backend is handed are checked here; `read_manifest` checks the rest of
+    a written package before its manifest reaches this function.
+    """
+    from edgec.errors import BackendUnavailable, BadInput
     from edgec.plugins import get_backend
 
+    for name in manifest["backend"].get("files", []):
+        problem = path_problem(name)
+        if problem:
+            raise BadInput(
+                f"{directory} cannot be loaded: {problem}; rebuild it with `edgec build`"
+            )
     backend = get_backend(manifest["backend"]["name"])
     settings = runtime_settings(manifest, backend)
     reason = backend.compile_problem(settings.device.device, settings)
@@ -314,15 +326,34 @@ def checking_predictor(directory: Path, manifest: dict) -> tuple[Predictor, str 
 
 
 def load(
-    package: str | Path, *, threads: int | None = None, check_hashes: bool = True
+    package: str | Path,
+    *,
+    threads: int | None = None,
+    check_hashes: bool = True,
+    digest: str | None = None,
 ) -> Predictor:
-    """Load a package directory or .tar.gz; hashes are checked before anything runs."""
-    from edgec.plugins import get_backend
+    """Load a package directory or .tar.gz; hashes are checked before anything runs.
 
+    `digest` pins the package (`sha256:<hex>`, as `edgec inspect` prints it): a package
+    whose manifest differs in any byte that matters (a file's hash, max_length, the
+    verification status) is refused with VerificationFailed, as pip refuses a wheel
+    that does not match its pinned hash.
+    """
     path = Path(package)
     stack = ExitStack()  # holds an unpacked archive open for the predictor's lifetime
+    try:
+        return _load(path, stack, threads, check_hashes, digest)
+    except BaseException:
+        stack.close()  # an unpacked archive is removed when loading fails
+        raise
+
+
+def _load(path: Path, stack: ExitStack, threads, check_hashes: bool, digest) -> Predictor:
+    from edgec.plugins import get_backend
+
     directory = stack.enter_context(opened(path))
     manifest = read_manifest(directory)
+    check_digest(manifest, digest, path)
     if check_hashes:
         check_integrity(directory, manifest)
     backend = get_backend(manifest["backend"]["name"])
@@ -336,7 +367,7 @@ def load(
         warnings.warn(
             f"{path} is UNVERIFIED (built with --no-verify): its accuracy was never checked",
             UnverifiedPackageWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller of load()
         )
     runner = backend.load(directory, manifest["backend"], settings)
     return make_predictor(directory, manifest, runner, keep_alive=stack)

@@ -60,14 +60,18 @@ def package_summary(manifest: dict, package: Path | str) -> dict:
     """The headline facts of a package, in display order; `edgec build` shows them.
 
     Keys are the labels a reader sees. `verification` is the verdict word (PASSED,
-    UNVERIFIED) that CI logs and scripts match on.
+    UNVERIFIED) that CI logs and scripts match on; `digest` is what a deployment pins
+    (edgec.manifest.package_digest), shown whole so it can be copied.
     """
+    from edgec.manifest import package_digest
+
     backend = manifest["backend"]
     verification = manifest["verification"]
     parity = verification.get("parity")
     distilled = manifest.get("distillation")
     facts: dict = {
         "package": str(package),
+        "digest": package_digest(manifest),
         "backend": {
             "name": backend["name"],
             "version": backend.get("version"),
@@ -133,8 +137,15 @@ def integrity(problems: list[str]) -> dict:
 
 
 def inspect_payload(manifest: dict, problems: list[str]) -> dict:
-    """`edgec inspect --json`: the manifest as written, and whether its hashes hold."""
-    return {"manifest": manifest, "integrity": integrity(problems)}
+    """`edgec inspect --json`: the manifest as written, its digest, and whether its
+    hashes hold."""
+    from edgec.manifest import package_digest
+
+    return {
+        "digest": package_digest(manifest),
+        "manifest": manifest,
+        "integrity": integrity(problems),
+    }
 
 
 def candidates(manifest: dict) -> dict | None:

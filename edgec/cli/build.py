@@ -207,6 +207,7 @@ def build(
       edgec build ./all-MiniLM-L6-v2 --eval-data corpus.csv -o dist/embedder
     """
     from edgec.backends.settings import parse_pairs
+    from edgec.manifest import package_digest
     from edgec.pipeline import BuildRequest, DataOptions
     from edgec.pipeline import build as run_build
     from edgec.targets import get_target
@@ -246,3 +247,4 @@ def build(
     else:
         render.candidates_table(candidates(manifest))
         render.facts_table("edgec build", package_summary(manifest, output))
+        click.echo(f"digest {package_digest(manifest)}")  # whole, for copying into a pin

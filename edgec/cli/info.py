@@ -5,7 +5,13 @@ from __future__ import annotations
 import click
 
 from edgec.cli import render
-from edgec.cli.options import json_option, package_argument, targets_option, verbose_option
+from edgec.cli.options import (
+    digest_option,
+    json_option,
+    package_argument,
+    targets_option,
+    verbose_option,
+)
 
 
 @click.command("backends")
@@ -53,20 +59,27 @@ def list_targets(targets_files, as_json):
 
 @click.command()
 @package_argument
+@digest_option
 @json_option
 @verbose_option
-def inspect(package, as_json):
-    """Show a package's manifest and check every file's hash (exit 1 if one differs)."""
+def inspect(package, digest, as_json):
+    """Show a package's manifest and digest, and check every file's hash (exit 1 if one
+    differs, a file is not listed, or the package does not match --digest)."""
     from edgec.errors import VerificationFailed
-    from edgec.package import integrity_problems, opened, read_manifest
+    from edgec.manifest import digest_problem, integrity_problems, package_digest, read_manifest
+    from edgec.package import opened
     from edgec.views import inspect_payload, package_details
 
     with opened(package) as directory:
         manifest = read_manifest(directory)
         problems = integrity_problems(directory, manifest)
+    pinned = digest_problem(manifest, digest)
     if as_json:
         render.print_json(inspect_payload(manifest, problems))
     else:
         render.facts_table(f"edgec inspect {package}", package_details(manifest, package, problems))
+        click.echo(f"digest {package_digest(manifest)}")  # whole, for copying into a pin
+    if pinned:
+        raise VerificationFailed(f"{package}: {pinned}")
     if problems:
         raise VerificationFailed(f"{package} failed its integrity check: {'; '.join(problems)}")

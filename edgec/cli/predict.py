@@ -11,6 +11,7 @@ from edgec.cli import render
 from edgec.cli.options import (
     column_options,
     data_file_option,
+    digest_option,
     json_option,
     package_argument,
     threads_option,
@@ -38,6 +39,7 @@ from edgec.iospec import AGGREGATION_STRATEGIES, SENTENCE_EMBEDDING, TOKEN_CLASS
     type=click.Path(dir_okay=False, path_type=Path),
     help="Embedders: write the vectors to this .npy file (float32, one row per text).",
 )
+@digest_option
 @json_option
 @verbose_option
 def predict(
@@ -49,6 +51,7 @@ def predict(
     threads,
     aggregation,
     output_file,
+    digest,
     as_json,
 ):
     """Run a package on TEXTS (no torch needed).
@@ -64,6 +67,7 @@ def predict(
       edgec predict dist/sentiment --input reviews.csv --json
       edgec predict dist/ner "Obama visited Paris on Monday" --aggregation first
       edgec predict dist/embedder --input corpus.csv --output vectors.npy
+      edgec predict dist/sentiment --digest sha256:9f2c... "pinned: refused if changed"
     """
     import warnings
 
@@ -77,9 +81,12 @@ def predict(
     pairs = None
     if input_file:
         texts, pairs = _read_inputs(input_file, text_column, text_pair_column)
+    refuse_undecodable(texts, "--input" if input_file else "text")
+    if pairs is not None:
+        refuse_undecodable(pairs, "--input (text pair)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        predictor = load(package, threads=threads)
+        predictor = load(package, threads=threads, digest=digest)
     for w in caught:
         click.secho(f"warning: {w.message}", err=True, fg="yellow")
     task = predictor.task["name"]
@@ -103,6 +110,21 @@ def predict(
         render.print_json_lines(records)  # one object per line: streams into jq
     else:
         render.predictions_table(task, records)
+
+
+def refuse_undecodable(texts, source: str) -> None:
+    """Python decodes argv bytes that are not UTF-8 as lone surrogates (U+DC80-U+DCFF
+    for the byte 0x80-0xFF); no tokenizer can encode them, so say which text and byte
+    before loading anything rather than fail inside the tokenizer."""
+    for number, text in enumerate(texts, 1):
+        if not isinstance(text, str):
+            continue
+        bad = next((c for c in text if "\ud800" <= c <= "\udfff"), None)
+        if bad is not None:
+            what = f"byte 0x{ord(bad) - 0xDC00:02x}" if ord(bad) >= 0xDC80 else f"U+{ord(bad):04X}"
+            raise BadInput(
+                f"{source} {number} is not valid UTF-8 ({what}): pass texts encoded as UTF-8"
+            )
 
 
 def save_vectors(path: Path, vectors) -> None:
