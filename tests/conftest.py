@@ -55,8 +55,10 @@ def tiny_bert(tiny_models) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_eval_csv(tmp_path_factory) -> Path:
+    """100 labeled sentences: the fewest the default 1-point accuracy gate resolves
+    (edgec.gates.EVAL_SIZE_RULES; one flip in 100 moves accuracy by exactly 1 point)."""
     rng = random.Random(1)
-    rows = [{"text": t, "label": rng.choice(["class_0", "class_1"])} for t in random_sentences(64)]
+    rows = [{"text": t, "label": rng.choice(["class_0", "class_1"])} for t in random_sentences(100)]
     return write_csv(tmp_path_factory.mktemp("data") / "eval.csv", rows)
 
 

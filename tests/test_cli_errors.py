@@ -268,9 +268,11 @@ def test_pair_and_single_text_packages_refuse_the_other(tmp_path, tiny_bert, tin
         [{"text": "a witty movie", "text_pair": "is it good?", "label": "class_1"}] * 4,
     )
     single, paired = tmp_path / "single", tmp_path / "paired"
-    for data, out in ((tiny_eval_csv, single), (pairs, paired)):
+    # four pairs resolve only gates this coarse (edgec.gates.EVAL_SIZE_RULES)
+    coarse = ["--min-agreement", "0.75", "--max-accuracy-drop", "25"]
+    for data, out, gates in ((tiny_eval_csv, single, []), (pairs, paired, coarse)):
         built = invoke_edgec(
-            "build", tiny_bert, "--eval-data", data, "-o", out, "--precision", "fp32"
+            "build", tiny_bert, "--eval-data", data, "-o", out, "--precision", "fp32", *gates
         )
         assert built.returncode == 0, built.stderr
     assert json.loads((paired / "edgec.json").read_text())["preprocessing"]["text_pair"]

@@ -121,12 +121,16 @@ def test_embeddings_smaller_than_the_vocabulary_are_caught(tiny_models, tmp_path
     )
 
 
-def test_a_high_unk_rate_is_a_visible_warning(sources):
+def test_a_unk_rate_over_the_gate_fails_and_under_it_warns(sources):
     texts = ["这部电影非常好看", "映画はとても良かった", "good film"]
     report = _report(sources["bert"], texts=texts)
     assert report["unk_rate"] > 0.5
-    assert any(w.startswith("HIGH UNK RATE") for w in report["warnings"])
-    assert failure_messages(report["checks"]) == []  # a warning, not a failure
+    (line,) = failure_messages(report["checks"])  # over max_unk_rate (0.05): a failure
+    assert "over max_unk_rate 0.05" in line
+    assert not any(w.startswith("HIGH UNK RATE") for w in report["warnings"])
+    lenient = _report(sources["bert"], texts=texts, max_unk_rate=1.0)
+    assert failure_messages(lenient["checks"]) == []  # within the gate: a visible warning
+    assert any(w.startswith("HIGH UNK RATE") for w in lenient["warnings"])
     plain = _report(sources["bert"])
     assert plain["unk_rate"] == 0.0 and plain["warnings"] == []
     assert plain["fertility"] == pytest.approx(1.0)

@@ -39,6 +39,14 @@ def by_name(checks) -> dict[str, dict]:
     return {c["name"]: c for c in checks}
 
 
+def _wilson(successes: int, n: int) -> str:
+    """scipy's own Wilson score interval, as the reports print it."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(successes, n).proportion_ci(method="wilson")
+    return f"{ci.low:.4f} to {ci.high:.4f}"
+
+
 def test_identical_taggers_pass_every_check_with_perfect_figures():
     words, tags = corpus()
     report = compare_tags(words, tags, tags, tags)
@@ -204,7 +212,8 @@ def test_tag_agreement_check_fails_below_the_gate():
     assert check["status"] == "failed"
     assert check["message"] == (
         f"tag agreement {67 / 70:.4f} is below min_tag_agreement 0.995 "
-        "(3 of 70 words tagged differently, 3 of 10 sentences' entities changed)"
+        "(3 of 70 words tagged differently, 3 of 10 sentences' entities changed; "
+        f"95% CI {_wilson(67, 70)} over words)"
     )
     passing = token_checks(report, {"min_tag_agreement": 0.9})
     assert by_name(passing)["ner-tag-agreement"]["status"] == "passed"

@@ -8,6 +8,7 @@ from edgec.cli import render
 from edgec.cli.options import (
     column_options,
     data_file_option,
+    digest_option,
     gate_option,
     json_option,
     package_argument,
@@ -46,6 +47,14 @@ from edgec.cli.options import (
     help="Write a Markdown summary here (e.g. for $GITHUB_STEP_SUMMARY).",
 )
 @trust_remote_code_option("Allow a --reference model that runs code from its folder.")
+@click.option(
+    "--tokenizer-only",
+    is_flag=True,
+    help="Check integrity and the tokenizer only (against --reference's tokenizer when "
+    "given): no parity, so the backend need not be installed; the report says parity "
+    "was not requested.",
+)
+@digest_option
 @json_option
 @verbose_option
 def verify(
@@ -63,6 +72,8 @@ def verify(
     junit_path,
     summary_path,
     trust_remote_code,
+    tokenizer_only,
+    digest,
     as_json,
 ):
     """Check a package: integrity hashes, tokenizer consistency and accuracy parity.
@@ -74,13 +85,16 @@ def verify(
     ranks for embedders).
     Without it: the package's accuracy and predictions on the build's eval data
     against what the build recorded; the report lists what could not be re-checked.
-    Exit 0 when every check passes, 1 when one fails, 2 for bad input, 3 when the
-    package's backend is not installed here.
+    Exit 0 when every check passes, 1 when one fails or when no parity check could
+    run (status incomplete: pass --reference, or the build's eval data; or ask for
+    --tokenizer-only), 2 for bad input (an eval set too small for the gates
+    included), 3 when the package's backend is not installed here.
 
     \b
     Example (CI):
       edgec verify dist/sentiment --eval-data test.csv --reference ./teacher \\
         --report verify.json --junit verify.xml --summary verify.md
+      edgec verify dist/sentiment --eval-data test.csv --digest "$EDGEC_DIGEST"
     """
     from edgec.data import DataOptions
     from edgec.errors import VerificationFailed
@@ -96,6 +110,8 @@ def verify(
         thresholds=thresholds(max_accuracy_drop, min_agreement, max_class_drop, gate_pairs),
         trust_remote_code=trust_remote_code,
         ui=SilentUI(),
+        digest=digest,
+        tokenizer_only=tokenizer_only,
     )
     write_reports(report, json_path=report_path, junit_path=junit_path, summary_path=summary_path)
     if as_json:
@@ -103,5 +119,11 @@ def verify(
     else:
         for line in summary_lines(report):
             click.echo(line)
+        click.echo(f"digest {report['digest']}")
     if report["status"] != "passed":
-        raise VerificationFailed(failure_message(report, f"{package} failed verification"), report)
+        headline = (
+            f"{package}: verification incomplete"
+            if report["status"] == "incomplete"
+            else f"{package} failed verification"
+        )
+        raise VerificationFailed(failure_message(report, headline), report)

@@ -2,7 +2,9 @@
 
 Accuracy alone hides damage (two wrongs can swap places), so a comparison also gives
 agreement, per-class scores, logit and probability drift and calibration, and lists
-every example whose prediction flipped, worst first. It is the same comparison
+every example whose prediction flipped, worst first. Agreement carries its Wilson
+interval and the accuracy delta its paired interval and McNemar test (resolution.py):
+a figure on a few examples is not a measurement. It is the same comparison
 whether both sides were run here or one is what a build saved: each figure is
 computed when both results hold what it needs, and `not_compared` says, for each one
 that is not, which side lacked what and why. Nothing here applies a gate.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgec.runtime import softmax
+from edgec.verify.resolution import paired_accuracy, wilson_interval
 from edgec.verify.results import Result
 from edgec.verify.scores import label_metrics, label_permutation
 
@@ -44,6 +47,14 @@ def compare(reference: Result, candidate: Result, names: list[str], eval_set) ->
         report.update(_label_scores(reference, candidate, gold, names))
         if "delta" not in report:
             missing["accuracy"] = _lacking("label metrics", _has_scores, reference, candidate)
+        elif _has_predictions(reference) and _has_predictions(candidate):
+            report["accuracy_delta_interval"] = paired_accuracy(
+                reference.predictions == gold, candidate.predictions == gold
+            )
+        else:
+            missing["accuracy interval"] = _lacking(
+                "per-example predictions", _has_predictions, reference, candidate
+            )
     if missing:
         report["not_compared"] = missing
     return report
@@ -77,6 +88,7 @@ def _agreement(reference: Result, candidate: Result, names, eval_set) -> dict:
     same = reference.predictions == candidate.predictions
     return {
         "agreement": float(same.mean()) if len(same) else 1.0,
+        "agreement_interval": wilson_interval(int(same.sum()), len(same)),
         "flipped_count": int((~same).sum()),
         "flipped": flipped_examples(reference, candidate, names, eval_set),
     }

@@ -14,12 +14,11 @@ import time
 
 import numpy as np
 
-from edgec.gates import resolve_gates
+from edgec.gates import NEIGHBOURS, resolve_gates
 from edgec.ui import SilentUI
 from edgec.verify.assemble import assemble
 from edgec.verify.embeddings import compare_embeddings, embedding_checks
 
-NEIGHBOURS = 10
 RECORDED_NEIGHBOURS_LIMIT = 2000  # texts whose reference neighbours a build records
 
 
@@ -61,7 +60,9 @@ def verify_embedder(source, predictor, eval_set, thresholds, ui=None) -> dict:
     started = time.perf_counter()
     gates = resolve_gates(thresholds)
     with ui.step(f"tokenizer consistency on {len(eval_set)} texts and probes"):
-        tok = source_tokenizer_report(source, predictor, eval_set.texts)
+        tok = source_tokenizer_report(
+            source, predictor, eval_set.texts, max_unk_rate=gates["max_unk_rate"]
+        )
     # sentence-transformers truncates at max_seq_length (edgec.model makes it the
     # tokenizer's model_max_length): the reference does too, whatever the package does
     trained = trained_max_length(source)

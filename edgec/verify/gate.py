@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from edgec.gates import resolve_gates
 from edgec.verify.checks import check
+from edgec.verify.resolution import accuracy_test_text, interval_text
 
 # Re-running the same package on the same data should reproduce the recorded accuracy;
 # another CPU's int8 kernels can move a near-tie, so allow this many points of noise,
 # or this many examples, whichever is more.
 RECORDED_ACCURACY_NOISE = 0.5
 RECORDED_NOISE_EXAMPLES = 3
+# Accuracies are float percentages: on 100 examples, 7% -> 6% is a drop of
+# 1.0000000000000009 points, and one flip on the smallest set a 1-point gate allows
+# (edgec.gates.EVAL_SIZE_RULES) must not fail it.
+ROUNDING = 1e-9
 
 
 def parity_checks(comparison: dict, gates: dict | None, *, since_build: dict | None = None):
@@ -48,17 +53,19 @@ def agreement_check(comparison: dict, gates: dict) -> dict:
         why = f"{comparison['not_compared']['agreement']}: agreement was not re-checked"
         return check("parity-agreement", [], skipped=why)
     agreement, origin = comparison["agreement"], comparison["reference_origin"]
+    interval = interval_text(comparison.get("agreement_interval"))
+    within = f" ({interval})" if interval else ""
     problems = []
-    if agreement < gates["min_agreement"]:
+    if agreement < gates["min_agreement"] - ROUNDING:
         problems.append(
-            f"agreement {agreement:.4f} is below --min-agreement {gates['min_agreement']} "
-            f"({comparison['flipped_count']} of {comparison['examples']} predictions flipped "
-            f"against {origin})"
+            f"agreement {agreement:.4f}{within} is below --min-agreement "
+            f"{gates['min_agreement']} ({comparison['flipped_count']} of "
+            f"{comparison['examples']} predictions flipped against {origin})"
         )
     info = (
-        f"agreement {agreement:.4f}, max |dlogit| {comparison['max_abs_logit_delta']:.4f}"
+        f"agreement {agreement:.4f}{within}, max |dlogit| {comparison['max_abs_logit_delta']:.4f}"
         if "max_abs_logit_delta" in comparison
-        else f"agreement {agreement:.4f} with {origin}"
+        else f"agreement {agreement:.4f}{within} with {origin}"
     )
     return check("parity-agreement", problems, info=info)
 
@@ -72,15 +79,17 @@ def accuracy_checks(comparison: dict, gates: dict, since_build: dict | None) -> 
         return [check(n, [], skipped=why) for n in ("parity-accuracy", "parity-class-f1")]
     ref, cand = comparison["reference"]["accuracy"], comparison["candidate"]["accuracy"]
     delta = comparison["delta"]
+    tested = accuracy_test_text(comparison.get("accuracy_delta_interval"))
+    within = f"; {tested}" if tested else ""
     problems = []
-    if -delta["accuracy"] > gates["max_accuracy_drop"]:
+    if -delta["accuracy"] > gates["max_accuracy_drop"] + ROUNDING:
         problems.append(
-            f"accuracy fell {-delta['accuracy']:.2f} points ({ref:.2f}% -> {cand:.2f}%) "
+            f"accuracy fell {-delta['accuracy']:.2f} points ({ref:.2f}% -> {cand:.2f}%{within}) "
             f"against {comparison['reference_origin']}, over --max-accuracy-drop "
             f"{gates['max_accuracy_drop']}"
         )
     problems += unchanged_problems(since_build)
-    info = f"accuracy {ref:.2f}% -> {cand:.2f}% ({delta['accuracy']:+.2f} pts)"
+    info = f"accuracy {ref:.2f}% -> {cand:.2f}% ({delta['accuracy']:+.2f} pts{within})"
     if since_build and "delta" in since_build:
         info += f"; the package scored {since_build['reference']['accuracy']:.2f}% when built"
     classes = [

@@ -14,13 +14,20 @@ import tempfile
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from edgec.verify.resolution import accuracy_test_text, interval_text
+
 FLIPS_SHOWN = 10
+# The testcase a JUnit file gets when no parity check ran: every check it lists may
+# have passed or been skipped, and CI must still see that nothing was compared.
+COMPLETENESS_CASE = "parity-ran"
 
 
 def failure_message(report: dict, headline: str) -> str:
     """The 'why' in a few lines: one per failed check, then what was not checked."""
     lines = [f"{headline}:"]
     lines += [f"  - {line}" for line in report["failures"]]
+    if report.get("incomplete"):
+        lines.append(f"  - incomplete: {report['incomplete']}")
     if report.get("tokenizer") is None and report.get("mode") == "integrity":
         lines.append("  (tokenizer and parity were not run: the files are not the ones built)")
     return "\n".join(lines)
@@ -29,11 +36,14 @@ def failure_message(report: dict, headline: str) -> str:
 def _tagger_rows(parity: dict) -> list[tuple[str, str]]:
     rows = []
     if "tag_agreement" in parity:
+        interval = interval_text(parity.get("tag_agreement_interval"))
         rows.append(
             (
                 "tag agreement",
-                f"{parity['tag_agreement']:.4f} of {parity['words']} words; "
-                f"{parity['changed_count']} of {parity['examples']} sentences' entities changed",
+                f"{parity['tag_agreement']:.4f} of {parity['words']} words"
+                + (f" ({interval}, Wilson, words as independent)" if interval else "")
+                + f"; {parity['changed_count']} of {parity['examples']} sentences' "
+                "entities changed",
             )
         )
     if parity.get("reference") and parity.get("candidate"):
@@ -98,8 +108,12 @@ def headline_metrics(report: dict) -> list[tuple[str, str]]:
 
 def _classifier_rows(report: dict, parity: dict) -> list[tuple[str, str]]:
     rows = []
+    interval = interval_text(parity.get("agreement_interval"))
+    within = f" ({interval}, Wilson)" if interval else ""
     if "max_abs_logit_delta" in parity:
-        rows.append(("agreement", f"{parity['agreement']:.4f} on {parity['examples']} examples"))
+        rows.append(
+            ("agreement", f"{parity['agreement']:.4f} on {parity['examples']} examples{within}")
+        )
         rows.append(
             (
                 "max / mean |dlogit|",
@@ -109,15 +123,20 @@ def _classifier_rows(report: dict, parity: dict) -> list[tuple[str, str]]:
         rows.append(("mean KL", f"{parity['mean_kl']:.2e}"))
     elif "agreement_with_recorded_reference" in parity:
         rows.append(
-            ("agreement (recorded reference)", f"{parity['agreement_with_recorded_reference']:.4f}")
+            (
+                "agreement (recorded reference)",
+                f"{parity['agreement_with_recorded_reference']:.4f} on {parity['examples']} "
+                f"examples{within}",
+            )
         )
     if parity.get("reference") and parity.get("candidate"):
         ref, cand = parity["reference"], parity["candidate"]
+        tested = accuracy_test_text(parity.get("accuracy_delta_interval"))
         rows.append(
             (
                 "accuracy",
                 f"{ref['accuracy']:.2f}% -> {cand['accuracy']:.2f}% "
-                f"({parity['delta']['accuracy']:+.2f} pts)",
+                f"({parity['delta']['accuracy']:+.2f} pts" + (f"; {tested})" if tested else ")"),
             )
         )
         rows.append(
@@ -149,11 +168,17 @@ def summary_lines(report: dict) -> list[str]:
         mark = {"passed": "ok  ", "failed": "FAIL", "skipped": "skip"}[c["status"]]
         lines.append(f"  [{mark}] {c['name']}" + (f": {c['message']}" if c["message"] else ""))
     lines += [f"  warning: {w}" for w in report.get("warnings", [])]
+    if report.get("incomplete"):
+        lines.append(f"  INCOMPLETE: {report['incomplete']}")
     return lines
 
 
 def to_junit(report: dict) -> str:
-    checks = report["checks"]
+    checks = list(report["checks"])
+    if report.get("incomplete"):
+        checks.append(
+            {"name": COMPLETENESS_CASE, "status": "failed", "message": report["incomplete"]}
+        )
     suite = ET.Element(
         "testsuite",
         name="edgec verify",
@@ -198,11 +223,13 @@ def _with_margin(flip: dict, side: str) -> str:
 
 
 def to_markdown(report: dict) -> str:
-    icon = "✅" if report["status"] == "passed" else "❌"
+    icon = {"passed": "✅", "incomplete": "⚠️"}.get(report["status"], "❌")
     out = [f"## {icon} edgec verify: {report['status'].upper()}", ""]
     if report.get("package"):
         out.append(f"Package `{report['package']}`, eval data `{report.get('eval_data')}`.")
         out.append("")
+    if report.get("incomplete"):
+        out += [f"**Incomplete:** {_cell(report['incomplete'])}", ""]
     rows = headline_metrics(report)
     if rows:
         out += ["| metric | value |", "|---|---|"]

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 
 from edgec.gates import resolve_gates
 from edgec.iospec import SENTENCE_EMBEDDING, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION
@@ -30,6 +32,7 @@ from edgec.verify.assemble import ASSEMBLED, assemble
 from edgec.verify.checks import check
 from edgec.verify.compare import compare
 from edgec.verify.gate import labels_problems, parity_checks, recorded_parity_checks
+from edgec.verify.resolution import check_eval_size
 from edgec.verify.results import (
     encode_predictions,
     package_result,
@@ -70,7 +73,9 @@ def verify_classifier(source, predictor, eval_set, thresholds, ui=None) -> dict:
     started = time.perf_counter()
     gates = resolve_gates(thresholds)
     with ui.step(f"tokenizer consistency on {len(eval_set)} texts and probes"):
-        tok = source_tokenizer_report(source, predictor, eval_set.texts, eval_set.pairs)
+        tok = source_tokenizer_report(
+            source, predictor, eval_set.texts, eval_set.pairs, gates["max_unk_rate"]
+        )
     # the reference truncates as training did, whatever max_length the package has
     trained = trained_max_length(source)
     reference = reference_result(source, eval_set, trained, ui)
@@ -110,13 +115,24 @@ def verify_package(
     thresholds: dict | None = None,
     trust_remote_code: bool = False,
     ui=None,
+    digest: str | None = None,
+    tokenizer_only: bool = False,
 ) -> dict:
-    """Everything `edgec verify` checks; returns the report (status passed or failed).
+    """Everything `edgec verify` checks; returns the report (status passed, failed, or
+    incomplete when no parity check could run: edgec.verify.assemble).
 
-    Raises BadInput for unusable inputs (exit 2); failed checks are in the report.
+    An eval set too small for the gates is BadInput, before any model runs
+    (edgec.verify.resolution). `tokenizer_only` checks integrity and the tokenizer and
+    no parity (the backend need not be installed); the report says parity was not
+    requested.
+
+    Raises BadInput for unusable inputs (exit 2); failed checks are in the report. A
+    package that does not match the pinned `digest` fails the `digest` check and, like
+    one that fails its integrity check, is not run: it is not the package pinned.
     """
     from edgec.data import DataOptions
-    from edgec.package import integrity_problems, opened, read_manifest
+    from edgec.manifest import digest_problem, integrity_problems, package_digest, read_manifest
+    from edgec.package import opened
     from edgec.runtime import checking_predictor, task_of
 
     ui = ui or SilentUI()
@@ -133,9 +149,13 @@ def verify_package(
             from edgec.errors import BadInput
 
             raise BadInput(f"{eval_data} holds no examples")
+        if not tokenizer_only:
+            check_eval_size(task, eval_set, gates, labels)
+        pinned = [problem for problem in [digest_problem(manifest, digest)] if problem]
         integrity = integrity_problems(directory, manifest)
         checks = [
             check("integrity", integrity),
+            *([check("digest", pinned)] if digest is not None else []),
             check(
                 "manifest-labels",
                 labels_problems(
@@ -148,19 +168,28 @@ def verify_package(
         base = {
             "package": str(package),
             "built_verification_status": recorded.get("status", "unknown"),
+            "digest": package_digest(manifest),
         }
-        if integrity:
+        if integrity or pinned:
             checks.append(
                 check(
                     "tokenizer-and-parity",
                     [],
-                    skipped="the package failed its integrity check, so it was not run",
+                    skipped="the package failed its integrity or digest check, so it was not run",
                 )
             )
             return assemble(checks, [], gates, eval_set, started, task, mode="integrity", **base)
         warn = []
         if recorded.get("status") == "unverified":
             warn.append("the package is UNVERIFIED: it was built with --no-verify")
+        if tokenizer_only:
+            report = _verify_tokenizer_only(
+                directory, manifest, eval_set, gates, reference, trust_remote_code, ui
+            )
+            checks += report.pop("checks")
+            warn += report.pop("warnings")
+            base.update(report, mode="tokenizer-only", parity_requested=False)
+            return assemble(checks, warn, gates, eval_set, started, task, **base)
         with ui.step("loading the package"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             predictor, checked_on = checking_predictor(directory, manifest)
@@ -184,6 +213,17 @@ def verify_package(
     return assemble(checks, warn, gates, eval_set, started, task, mode=mode, **base, **report)
 
 
+def _reference_weight_problems(manifest, source, reference) -> list[str]:
+    recorded_sha = manifest.get("source_model", {}).get("sha256")
+    if recorded_sha and recorded_sha != source.weights_sha256:
+        return [
+            f"--reference {reference} is not the model this package was built from: its weights' "
+            f"sha256 is {source.weights_sha256[:12]}..., the manifest records {recorded_sha[:12]}...; "
+            "parity against it says nothing about this package"
+        ]
+    return []
+
+
 def _verify_with_reference(predictor, manifest, eval_set, gates, reference, trust, ui) -> dict:
     from edgec.model import load_source_model
     from edgec.runtime import task_of
@@ -192,25 +232,55 @@ def _verify_with_reference(predictor, manifest, eval_set, gates, reference, trus
         source = load_source_model(
             reference, trust_remote_code=trust, task=task_of(manifest)["name"]
         )
-    recorded_sha = manifest.get("source_model", {}).get("sha256")
-    sha_problems = []
-    if recorded_sha and recorded_sha != source.weights_sha256:
-        sha_problems.append(
-            f"--reference {reference} is not the model this package was built from: its weights' "
-            f"sha256 is {source.weights_sha256[:12]}..., the manifest records {recorded_sha[:12]}...; "
-            "parity against it says nothing about this package"
-        )
+    sha_problems = _reference_weight_problems(manifest, source, reference)
     report = verify_against_source(source, predictor, eval_set, gates, ui)
     report["checks"].insert(0, check("reference-weights", sha_problems))
     report["reference"] = {"path": str(reference), "sha256": source.weights_sha256}
     return report
 
 
+@dataclass(frozen=True)
+class _PackageFiles:
+    """What the tokenizer checks read of a package, without loading its backend."""
+
+    directory: Path
+    preprocessing: dict
+    task: dict
+
+
+def _verify_tokenizer_only(directory, manifest, eval_set, gates, reference, trust, ui) -> dict:
+    """`edgec verify --tokenizer-only`: the tokenizer checks alone, against the source
+    tokenizer with --reference (whose weights must still be the build's), else against
+    the tokenizer saved in the package."""
+    from edgec.runtime import task_of
+
+    files = _PackageFiles(Path(directory), manifest["preprocessing"], task_of(manifest))
+    not_run = check("parity", [], skipped="not requested (--tokenizer-only)")
+    if reference is None:
+        tok = _package_tokenizer_report(files, manifest, eval_set, ui, gates)
+        return {"tokenizer": tok, "checks": [*tok["checks"], not_run], "warnings": tok["warnings"]}
+    from edgec.model import load_source_model
+    from edgec.verify.tokenizer import source_tokenizer_report
+
+    with ui.step(f"loading the reference {reference}"):
+        source = load_source_model(reference, trust_remote_code=trust, task=files.task["name"])
+    pairs = eval_set.pairs if files.task["name"] == SEQUENCE_CLASSIFICATION else None
+    with ui.step(f"tokenizer consistency on {len(eval_set)} texts and probes"):
+        tok = source_tokenizer_report(source, files, eval_set.texts, pairs, gates["max_unk_rate"])
+    weights = check("reference-weights", _reference_weight_problems(manifest, source, reference))
+    return {
+        "tokenizer": tok,
+        "checks": [weights, *tok["checks"], not_run],
+        "warnings": tok["warnings"],
+        "reference": {"path": str(reference), "sha256": source.weights_sha256},
+    }
+
+
 def _verify_with_manifest(predictor, manifest, eval_set, gates, ui) -> dict:
     """The package compared with the results its build saved in the manifest."""
     started = time.perf_counter()
     verification = manifest.get("verification") or {}
-    tok = _package_tokenizer_report(predictor, manifest, eval_set, ui)
+    tok = _package_tokenizer_report(predictor, manifest, eval_set, ui, gates)
     task = predictor.task["name"]
     if task != SEQUENCE_CLASSIFICATION:
         return _verify_task_with_manifest(
@@ -258,8 +328,9 @@ def _verify_task_with_manifest(task, predictor, manifest, eval_set, gates, ui, t
     }
 
 
-def _package_tokenizer_report(predictor, manifest, eval_set, ui) -> dict:
-    """The runtime tokenizer against the transformers tokenizer saved in the package."""
+def _package_tokenizer_report(predictor, manifest, eval_set, ui, gates) -> dict:
+    """The runtime tokenizer against the transformers tokenizer saved in the package;
+    `predictor` is anything with the package's `directory`, `preprocessing` and `task`."""
     from transformers import AutoTokenizer
 
     from edgec.verify.tokenizer import tokenizer_report
@@ -275,6 +346,7 @@ def _package_tokenizer_report(predictor, manifest, eval_set, ui) -> dict:
             eval_set.pairs if predictor.task["name"] == SEQUENCE_CLASSIFICATION else None,
             model_type=manifest.get("source_model", {}).get("model_type"),
             expected_from="the package's tokenizer_config.json (no --reference given)",
+            max_unk_rate=gates["max_unk_rate"],
         )
 
 

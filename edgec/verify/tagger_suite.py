@@ -101,7 +101,9 @@ def verify_tagger(source, predictor, tagged, thresholds, ui=None) -> dict:
     gates = resolve_gates(thresholds)
     labels = source.labels
     with ui.step(f"tokenizer consistency and word alignment on {len(tagged)} sentences"):
-        tok = source_tokenizer_report(source, predictor, tagged.texts)
+        tok = source_tokenizer_report(
+            source, predictor, tagged.texts, max_unk_rate=gates["max_unk_rate"]
+        )
         align = alignment_report(
             source.tokenizer,
             predictor.tokenizer,

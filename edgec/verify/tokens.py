@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from edgec.gates import TASK_GATES
 from edgec.verify.checks import check
+from edgec.verify.resolution import interval_text, wilson_interval
 
 # The gates these checks read, as edgec.gates declares them (measured there).
 TOKEN_GATES = TASK_GATES["token-classification"]
@@ -23,6 +24,7 @@ TOKEN_GATES = TASK_GATES["token-classification"]
 # by tens of points when one entity changes: its F1 drop is reported, never gated.
 MIN_TYPE_SUPPORT = 5
 CHANGED_KEPT = 50
+ROUNDING = 1e-9  # F1 and agreement are floats: the gate's own value must pass
 SCHEME = "IOB2 (seqeval strict)"
 NO_GOLD = "the eval data has no gold tags"
 
@@ -182,6 +184,9 @@ def tag_agreement(reference: Tags, candidate: Tags) -> dict:
     differing = sum(r != c for r, c in pairs)
     return {
         "tag_agreement": 1 - differing / len(pairs) if pairs else 1.0,
+        # words are counted as independent trials, which a sentence's words are not:
+        # the interval is a lower bound on the uncertainty
+        "tag_agreement_interval": wilson_interval(len(pairs) - differing, len(pairs)),
         "differing_tags": differing,
     }
 
@@ -254,7 +259,7 @@ def entity_f1_check(report: dict, gates: dict | None) -> dict:
     ref, cand = report["reference"]["f1"], report["candidate"]["f1"]
     drop, limit = ref - cand, _gate(gates, "max_entity_f1_drop")
     problems = []
-    if drop > limit:
+    if drop > limit + ROUNDING:
         problems.append(
             f"entity F1 fell {drop:.2f} points ({ref:.2f} -> {cand:.2f}), "
             f"over max_entity_f1_drop {limit}"
@@ -300,8 +305,10 @@ def tag_agreement_check(report: dict, gates: dict | None) -> dict:
         f"{report['differing_tags']} of {report['words']} words tagged differently, "
         f"{report['changed_count']} of {report['examples']} sentences' entities changed"
     )
+    interval = interval_text(report.get("tag_agreement_interval"))
+    counts += f"; {interval} over words" if interval else ""
     problems = []
-    if agreement < limit:
+    if agreement < limit - ROUNDING:
         problems.append(
             f"tag agreement {agreement:.4f} is below min_tag_agreement {limit} ({counts})"
         )

@@ -5,12 +5,14 @@ Settings are compared as data; `tokenizer.json`'s normalizer against the config'
 casing flags; special tokens and vocabulary against the model's embeddings; and the
 encodings themselves, id for id, against transformers (and, for WordPiece, against
 transformers' pure-Python tokenizer as an independent second opinion). How well the
-vocabulary fits the eval data is measured too: it only warns, never fails.
+vocabulary fits the eval data is measured too: a high subword fertility or a UNK rate
+over UNK_RATE_WARNING warns, and a UNK rate over the `max_unk_rate` gate fails.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from edgec.model import position_limit
 
 # model_max_length of a tokenizer that never set one (transformers' VERY_LARGE_INTEGER).
 UNSET_MAX_LENGTH = 10**6
-UNK_RATE_WARNING = 0.01  # share of eval tokens that are UNK
+UNK_RATE_WARNING = 0.01  # share of eval tokens that are UNK; the gate is max_unk_rate
 FERTILITY_WARNING = 3.0  # subword tokens per whitespace word
 EXAMPLES_KEPT = 10
 PADDED_BATCH = 32  # texts in the one padded batch compared
@@ -350,14 +352,37 @@ def domain_gap(tokenizer, texts) -> dict:
     }
 
 
-def domain_warnings(gap: dict, texts_count: int, unk_token) -> list[str]:
-    """A vocabulary that fits the data poorly costs accuracy without any id differing."""
+def _unk_share(gap: dict, texts_count: int, unk_token) -> str:
+    return (
+        f"{gap['unk_rate']:.1%} of eval tokens are {unk_token} "
+        f"({gap['texts_with_unk']} of {texts_count} texts)"
+    )
+
+
+def unk_rate_problems(gap: dict, texts_count: int, unk_token, max_unk_rate: float) -> list[str]:
+    """Over `max_unk_rate` the model reads mostly UNK: whatever parity says, the
+    package cannot do on this data what it was trained to do."""
+    if gap["unk_rate"] <= max_unk_rate:
+        return []
+    return [
+        f"{_unk_share(gap, texts_count, unk_token)}, over max_unk_rate {max_unk_rate}: the "
+        "vocabulary does not cover this data (another language or script?), so the model "
+        "sees little of it; verify on data like what it will serve, or raise the gate "
+        f"(--gate max_unk_rate={math.ceil(gap['unk_rate'] * 100) / 100:g}) if this is that data"
+    ]
+
+
+def domain_warnings(
+    gap: dict, texts_count: int, unk_token, max_unk_rate: float | None = None
+) -> list[str]:
+    """A vocabulary that fits the data poorly costs accuracy without any id differing;
+    a UNK rate over `max_unk_rate` is a failed check (`unk_rate_problems`), not a warning."""
     warnings = []
-    if gap["unk_rate"] > UNK_RATE_WARNING:
+    if UNK_RATE_WARNING < gap["unk_rate"] <= (1.0 if max_unk_rate is None else max_unk_rate):
         warnings.append(
-            f"HIGH UNK RATE: {gap['unk_rate']:.1%} of eval tokens are {unk_token} "
-            f"({gap['texts_with_unk']} of {texts_count} texts): the vocabulary does not cover "
-            "this data (another language or script?); expect lower accuracy than training"
+            f"HIGH UNK RATE: {_unk_share(gap, texts_count, unk_token)}: the vocabulary does "
+            "not cover this data well (another language or script?); expect lower accuracy "
+            "than training"
         )
     if gap["fertility"] > FERTILITY_WARNING:
         warnings.append(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edgec.gates import DEFAULT_GATES
 from edgec.iospec import ENCODING_FIELDS
 from edgec.model import position_limit
 from edgec.runtime import runtime_tokenizer
@@ -31,6 +32,7 @@ from edgec.verify.tokenizer.checks import (
     settings_problems,
     slow_variant,
     training_max_length,
+    unk_rate_problems,
 )
 from edgec.verify.tokenizer.probes import GENERATED_EXAMPLES, generated_inputs, probe_inputs
 
@@ -55,12 +57,16 @@ def tokenizer_report(
     model_type: str | None = None,
     expected_from: str = "the source model's tokenizer",
     generated: int = GENERATED_EXAMPLES,
+    max_unk_rate: float | None = None,
 ) -> dict:
     """Compare the runtime tokenizer (`tokenizer_path` + `preprocessing`) with `tokenizer`.
 
     `config` (the source model's) enables the checks against the embeddings; without it
-    the report says they were not run.
+    the report says they were not run. `max_unk_rate` is the gate on the eval texts'
+    UNK rate (default: edgec.gates').
     """
+    if max_unk_rate is None:
+        max_unk_rate = DEFAULT_GATES["max_unk_rate"]
     texts = list(texts)
     pairs = list(pairs) if pairs is not None else None
     tokenizer_path = Path(tokenizer_path)
@@ -97,7 +103,7 @@ def tokenizer_report(
     gap = domain_gap(tokenizer, texts)
     warnings = (
         slow_warnings
-        + domain_warnings(gap, len(texts), tokenizer.unk_token)
+        + domain_warnings(gap, len(texts), tokenizer.unk_token, max_unk_rate)
         + max_length_warnings(tokenizer, limit)
     )
 
@@ -113,6 +119,16 @@ def tokenizer_report(
             "tokenizer-generated",
             differs("generated"),
             skipped=NO_HYPOTHESIS if generated_input is None else None,
+        ),
+        check(
+            "tokenizer-unk-rate",
+            unk_rate_problems(gap, len(texts), tokenizer.unk_token, max_unk_rate),
+            info=(
+                f"{gap['unk_rate']:.2%} of eval tokens are {tokenizer.unk_token} "
+                f"(max_unk_rate {max_unk_rate})"
+                if tokenizer.unk_token_id is not None
+                else "the vocabulary has no UNK token: no text is unknown to it"
+            ),
         ),
     ]
     if config is None:
@@ -188,9 +204,12 @@ def _mismatch_problems(comparison: dict, name: str, expected_from: str) -> list[
     ]
 
 
-def source_tokenizer_report(source, predictor, texts, pairs=None) -> dict:
+def source_tokenizer_report(
+    source, predictor, texts, pairs=None, max_unk_rate: float | None = None
+) -> dict:
     """The package's runtime tokenizer against its source model's, as a build (or
-    `edgec verify --reference`) checks it, whatever the task."""
+    `edgec verify --reference`) checks it, whatever the task. `predictor` is anything
+    with the package's `directory` and `preprocessing`."""
     return tokenizer_report(
         source.tokenizer,
         predictor.directory / "tokenizer.json",
@@ -198,6 +217,7 @@ def source_tokenizer_report(source, predictor, texts, pairs=None) -> dict:
         texts,
         pairs,
         config=source.config,
+        max_unk_rate=max_unk_rate,
     )
 
 
