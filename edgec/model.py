@@ -19,6 +19,16 @@ from edgec.errors import BadInput
 from edgec.iospec import SUPPORTED_FAMILIES
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# Without one of these transformers invents a tiny vocabulary and every text becomes
+# [UNK]: a folder lacking them has no tokenizer at all.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+    "tokenizer.model",
+)
 
 
 @dataclass
@@ -161,6 +171,13 @@ def read_config(path: Path, trust_remote_code: bool) -> dict:
         raise BadInput(
             f"{path / 'config.json'} is not valid JSON ({e}): re-save the model"
         ) from None
+    if not isinstance(config, dict):
+        kind = "null" if config is None else f"a JSON {type(config).__name__}"
+        raise BadInput(
+            f"{path / 'config.json'} holds {kind}, not the model's settings (a JSON object): "
+            "re-save the model with save_pretrained()"
+        )
+    _check_id2label(path / "config.json", config)
     if config.get("auto_map") and not trust_remote_code:
         raise BadInput(
             f"{path} runs custom code from its directory (auto_map in config.json): "
@@ -172,6 +189,59 @@ def read_config(path: Path, trust_remote_code: bool) -> dict:
             f"{path} is a {family!r} model; edgec supports {', '.join(SUPPORTED_FAMILIES)}"
         )
     return config
+
+
+def _check_id2label(file: Path, config: dict) -> None:
+    """id2label maps the ids 0..N-1 to names; transformers reads its keys as integers,
+    so anything else would surface later as a failure to load the weights."""
+    id2label = config.get("id2label")
+    if id2label is None:
+        return
+    example = '{"0": "negative", "1": "positive"}'
+    if not isinstance(id2label, dict) or not id2label:
+        raise BadInput(
+            f"{file}: id2label = {id2label!r} is not a map of ids to names, e.g. {example}"
+        )
+    for key in id2label:
+        try:
+            int(str(key).strip())
+        except ValueError:
+            raise BadInput(
+                f"{file}: id2label key {key!r} is not an integer id; id2label maps the ids "
+                f"0..N-1 to label names, e.g. {example}: fix config.json id2label"
+            ) from None
+    ids = sorted(int(str(k).strip()) for k in id2label)
+    if ids != list(range(len(ids))):
+        raise BadInput(
+            f"{file}: id2label has the ids {', '.join(map(str, ids))}; they must be "
+            f"0..{len(ids) - 1}, one per output of the head: fix config.json id2label"
+        )
+
+
+def check_head(path: Path, config: dict, task: str) -> None:
+    """A labeled task needs distinct label names, and a classifier a classification
+    head: refused from config.json alone, before the weights are loaded."""
+    if not iospec.task_spec(task).labeled:
+        return
+    file = path / "config.json"
+    id2label = {int(str(k).strip()): v for k, v in (config.get("id2label") or {}).items()}
+    num_labels = len(id2label) or config.get("num_labels", 2)
+    regression = config.get("problem_type") == "regression"
+    if task == iospec.SEQUENCE_CLASSIFICATION and (regression or num_labels == 1):
+        why = "problem_type regression" if regression else "num_labels 1"
+        raise BadInput(
+            f"{path}: a regression head is not a classifier ({why} in config.json); edgec "
+            "builds classifiers with two or more labels: fine-tune a classification head"
+        )
+    first: dict = {}
+    for i in sorted(id2label):
+        name = id2label[i]
+        if name in first:
+            raise BadInput(
+                f"{file}: id2label names ids {first[name]} and {i} both {name!r}; every label "
+                "needs its own name (data files give labels by name): fix config.json id2label"
+            )
+        first[name] = i
 
 
 # ---------------------------------------------------------------- tasks
@@ -293,17 +363,37 @@ def tagging_facts(labels: list[str], path: Path) -> dict:
     return {"scheme": iospec.TAGGING_SCHEME, "entity_types": types}
 
 
+def model_folder(path: str | Path) -> Path:
+    """Where config.json and the weights are: the folder itself, or a
+    sentence-transformers folder's Transformer module (0_Transformer/ in old saves)."""
+    root = Path(path)
+    modules = sentence_transformer_modules(root) if root.is_dir() else None
+    if modules and _module_kind(modules[0]) == "Transformer":
+        return transformer_dir(root, modules)
+    return root
+
+
 def peek_task(path: str | Path, requested: str | None, trust_remote_code: bool = False) -> str:
     """The model's task from its files alone (no weights loaded): a build refuses what
     it cannot do for that task before any work."""
     root = Path(path)
-    modules = sentence_transformer_modules(root) if root.is_dir() else None
-    inner = (
-        transformer_dir(root, modules)
-        if modules and _module_kind(modules[0]) == "Transformer"
-        else root
-    )
-    return resolve_task(root, read_config(inner, trust_remote_code), requested)
+    inner = model_folder(root)
+    config = read_config(inner, trust_remote_code)
+    task = resolve_task(root, config, requested)
+    check_head(inner, config, task)
+    return task
+
+
+def peek_label2id(path: str | Path, task: str) -> dict[str, int] | None:
+    """The labels' ids from config.json alone, so data files are checked before the
+    weights load; None when config.json names no labels (the model's defaults then)."""
+    if not iospec.task_spec(task).labeled:
+        return {}
+    config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    id2label = config.get("id2label")
+    if not isinstance(id2label, dict) or not id2label:
+        return None
+    return {str(name): int(str(i).strip()) for i, name in id2label.items()}
 
 
 MODEL_CLASSES = {
@@ -332,12 +422,11 @@ def load_source_model(
     import transformers
     from transformers import AutoTokenizer
 
-    path = root = Path(path)
-    modules = sentence_transformer_modules(path) if path.is_dir() else None
-    if modules and _module_kind(modules[0]) == "Transformer":
-        path = transformer_dir(path, modules) if modules[0].get("path") else path
+    root = Path(path)
+    path = model_folder(root)
     config = read_config(path, trust_remote_code)
     task = resolve_task(root, config, task)
+    check_head(path, config, task)
     task_facts, declared_length = {}, None
     if task == iospec.SENTENCE_EMBEDDING:
         task_facts, declared_length = embedding_facts(root)
@@ -362,6 +451,11 @@ def load_source_model(
             f"{path} lacks trained weights for {missing}: it is not a fine-tuned "
             f"{task} model (fine-tune it, then save_pretrained)"
         )
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise BadInput(
+            f"{path} has no tokenizer ({', '.join(TOKENIZER_FILES[:2])}, ...): save the "
+            "training tokenizer next to the weights (tokenizer.save_pretrained)"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
     except Exception as e:
@@ -371,6 +465,13 @@ def load_source_model(
     if not tokenizer.is_fast:
         raise BadInput(
             f"{path} has no fast tokenizer (tokenizer.json): save it with a fast tokenizer"
+        )
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise BadInput(
+            f"{path}: the tokenizer has {len(tokenizer)} tokens but the model has {rows} "
+            "embedding rows, so some ids have no embedding: this tokenizer is not the "
+            "model's; save the training tokenizer (or resize_token_embeddings and fine-tune)"
         )
     model.eval()
     if declared_length:  # sentence-transformers truncates at max_seq_length, not the

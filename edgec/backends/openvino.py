@@ -24,6 +24,7 @@ from edgec.backends import Backend, Compiled
 from edgec.backends.settings import BackendSettings, Option
 from edgec.errors import BadInput
 from edgec.iospec import BATCH, SEQUENCE, clamp_shapes
+from edgec.machine import cores
 from edgec.plugins import hookimpl
 from edgec.quiet import tame_logger
 
@@ -351,7 +352,7 @@ def compile_config(device: str, precision: str, settings: BackendSettings) -> di
         "PERFORMANCE_HINT": settings.options["performance_hint"],
         "INFERENCE_PRECISION_HINT": inference_precision(device, precision, settings),
     }
-    threads = int(settings.device.threads or 0)
+    threads = min(int(settings.device.threads or 0), cores())  # a profile may name more
     if threads > 0 and device_family(device) == "CPU":
         wanted["INFERENCE_NUM_THREADS"] = threads
     return {k: v for k, v in wanted.items() if _supported(device, k)}
@@ -494,6 +495,7 @@ BACKEND = OpenVinoBackend(
             int,
             DEFAULT_SEQUENCE_BUCKET,
             "pad sequence lengths up to a multiple of this: fewer shapes to specialise",
+            minimum=1,
         ),
         Option(
             "accuracy_control",

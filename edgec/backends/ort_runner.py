@@ -16,9 +16,11 @@ from edgec.machine import cores
 
 def _threads(threads: int) -> int:
     """Intra-op threads; 0 means every core the process may use (its affinity mask,
-    which on a shared or containerised machine is fewer than os.cpu_count())."""
+    which on a shared or containerised machine is fewer than os.cpu_count()). More
+    than that (a target profile written for a bigger device) is cut to it: extra
+    threads only fight over the same cores."""
     threads = int(threads or 0)
-    return threads if threads > 0 else cores()
+    return min(threads, cores()) if threads > 0 else cores()
 
 
 def session(path: Path, *, threads: int = 0, allow_spinning: bool = False):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -39,7 +40,9 @@ TYPES = {
 @dataclass(frozen=True)
 class Option:
     """One backend option. `gate`: when unset, the build fills it from its verification
-    gate of that name (OpenVINO's accuracy control may lose what the build allows)."""
+    gate of that name (OpenVINO's accuracy control may lose what the build allows).
+    `minimum`: the smallest value a number may take (a negative bucket or workspace
+    would build, then fail or misbehave on the device)."""
 
     name: str
     type: type
@@ -47,6 +50,7 @@ class Option:
     help: str
     choices: tuple = ()
     gate: str | None = None
+    minimum: float | None = None
 
     def parse(self, raw, backend: str):
         """A `-O` string (or a TOML value) as this option's type; BadInput if it is not."""
@@ -57,7 +61,12 @@ class Option:
             except ValueError:
                 value = raw
         ok = (
-            (self.type is float and isinstance(value, int | float) and not isinstance(value, bool))
+            (
+                self.type is float
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)  # NaN would pass every comparison a gate makes
+            )
             or (self.type is int and isinstance(value, int) and not isinstance(value, bool))
             or (self.type not in (int, float) and isinstance(value, self.type))
             or (value is None and self.default is None)
@@ -68,6 +77,10 @@ class Option:
             )
         if self.type is float and value is not None:
             value = float(value)
+        if self.minimum is not None and value is not None and value < self.minimum:
+            raise BadInput(
+                f"{backend} option {self.name}={raw!r}: give {self.minimum:g} or more ({self.help})"
+            )
         if self.choices and value not in self.choices:
             raise BadInput(
                 f"{backend} option {self.name}={raw!r}: choose one of "

@@ -211,7 +211,7 @@ def pytorch_subjects(model_path: str | Path, threads: int | None = None, padded:
 
 
 def is_package(path: Path) -> bool:
-    return (path / "edgec.json").is_file() or path.name.endswith(".tar.gz")
+    return (path / "edgec.json").is_file() or path.name.endswith((".tar.gz", ".tgz"))
 
 
 def build_for_bench(

@@ -9,6 +9,7 @@ import click
 from edgec.cli import render
 from edgec.cli.options import (
     column_options,
+    count_option,
     data_file_option,
     report_file_option,
     threads_option,
@@ -16,23 +17,44 @@ from edgec.cli.options import (
 )
 from edgec.errors import BadInput
 
+# Sizes past these are typos, and would exhaust memory or time before saying so.
+MAX_BATCH = 4096
+MAX_RUNS = 100_000
+MAX_COLD_RUNS = 1000
 
-def _int_list(_ctx, _param, value):
+
+def _int_list(maximum: int | None = None):
     """`"1,8"` -> `[1, 8]`: Click types one value, so the comma list is split here."""
-    if value is None:
-        return None
-    try:
-        out = [int(v) for v in str(value).split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
-    if not out or min(out) < 1:
-        raise click.BadParameter(f"{value!r}: give positive integers, e.g. 1,8")
-    return out
+
+    def check(_ctx, param, value):
+        if value is None:
+            return None
+        flag = param.opts[0]
+        try:
+            out = [int(v) for v in str(value).split(",") if v.strip()]
+        except ValueError:
+            raise BadInput(
+                f"{flag} {value!r} is not a comma-separated list of whole numbers, e.g. 1,8"
+            ) from None
+        if not out or min(out) < 1:
+            raise BadInput(f"{flag} {value!r}: give positive whole numbers, e.g. 1,8")
+        if maximum is not None and max(out) > maximum:
+            raise BadInput(
+                f"{flag} {max(out)} is over {maximum}, the largest edgec times: lower it"
+            )
+        return out
+
+    return check
 
 
-def _int_list_option(flag: str, default: str, help: str):
+def _int_list_option(flag: str, default: str, help: str, maximum: int | None = None):
     return click.option(
-        flag, default=default, show_default=True, metavar="N[,N...]", callback=_int_list, help=help
+        flag,
+        default=default,
+        show_default=True,
+        metavar="N[,N...]",
+        callback=_int_list(maximum),
+        help=help,
     )
 
 
@@ -46,26 +68,27 @@ def _int_list_option(flag: str, default: str, help: str):
     help="Packages: only these backends. MODEL: compile for each (default onnxruntime:fp32 "
     "and onnxruntime:int8). Repeatable.",
 )
-@_int_list_option("--batch", "1,8", help="Batch sizes.")
-@_int_list_option("--seq-len", "32,128", help="Model-only mode: synthetic sequence lengths.")
+@_int_list_option("--batch", "1,8", help=f"Batch sizes (at most {MAX_BATCH}).", maximum=MAX_BATCH)
+@_int_list_option(
+    "--seq-len",
+    "32,128",
+    help="Model-only mode: synthetic sequence lengths (at most each package's max_length, "
+    "a model's position embeddings).",
+)
 @data_file_option(
     "--lengths-from",
     help="End-to-end mode (tokenize + infer + postprocess) on the texts of this data file, "
     "at their real lengths.",
 )
 @column_options("--lengths-from", pairs=False, labels=False)
-@click.option(
-    "--runs", default=30, show_default=True, type=click.IntRange(1), help="Timed runs per shape."
-)
-@click.option(
-    "--warmup", default=3, show_default=True, type=click.IntRange(0), help="Untimed runs first."
-)
-@threads_option("Threads (default: every core).")
-@click.option(
+@count_option("--runs", 30, 1, MAX_RUNS, help="Timed runs per shape.")
+@count_option("--warmup", 3, 0, MAX_RUNS, help="Untimed runs first.")
+@threads_option("Threads (default: every core; at most this machine's cores).")
+@count_option(
     "--cold-runs",
-    default=3,
-    show_default=True,
-    type=click.IntRange(0),
+    3,
+    0,
+    MAX_COLD_RUNS,
     help="New processes started to time cold start (0 skips it).",
 )
 @click.option(
@@ -116,6 +139,10 @@ def bench(
     from edgec.ui import RichUI
 
     texts = None
+    if lengths_from is None:  # model-only mode: every synthetic length must fit
+        seq_len = _fitting_lengths(
+            list(paths), seq_len, given=_given(click.get_current_context(), "seq_len")
+        )
     if lengths_from is not None:
         texts = [t for t in _texts_of(lengths_from, text_column) if t]
         if not texts:
@@ -156,6 +183,54 @@ def bench(
     if plot_out:
         plot(report, plot_out)
         click.echo(f"wrote {plot_out}")
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+
+def _length_limit(path: Path) -> tuple[int, str] | None:
+    """The longest sequence a subject takes: a package's max_length, a model folder's
+    position embeddings; None when the path is neither (collect_subjects says so)."""
+    from edgec.bench.subjects import is_package
+
+    if is_package(path):
+        from edgec.manifest import read_manifest
+        from edgec.package import opened
+
+        with opened(path) as d:
+            limit = (read_manifest(d).get("preprocessing") or {}).get("max_length")
+        return (int(limit), "max_length") if limit else None
+    if (path / "config.json").is_file():
+        from edgec import iospec
+        from edgec.model import read_config
+
+        config = read_config(path, trust_remote_code=True)  # reads JSON; runs nothing
+        limit = iospec.position_limit(
+            config["model_type"],
+            config.get("max_position_embeddings", 512),
+            config.get("pad_token_id"),
+        )
+        return limit, "position embeddings' limit"
+    return None
+
+
+def _fitting_lengths(paths: list[Path], lengths: list[int], given: bool) -> list[int]:
+    """Synthetic lengths past a subject's limit fail inside the runtime after the
+    other subjects ran: a length the user gave is exit 2 naming the limit, the
+    defaults are cut to it."""
+    limits = [(p, found) for p in map(Path, paths) if (found := _length_limit(p))]
+    if not limits:
+        return lengths
+    path, (limit, what) = min(limits, key=lambda item: item[1][0])
+    if max(lengths) <= limit:
+        return lengths
+    if given:
+        raise BadInput(
+            f"--seq-len {max(lengths)} is beyond {path}'s {what} of {limit} tokens: "
+            f"give --seq-len up to {limit}"
+        )
+    return sorted({min(n, limit) for n in lengths})
 
 
 def _texts_of(path: Path, text_column) -> list[str]:

@@ -69,11 +69,20 @@ targets_option = click.option(
     "--targets",
     "targets_files",
     multiple=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),  # edgec.targets checks it: a folder is exit 2 in edgec's own words
     help="Extra TOML file of target profiles (repeatable; also $EDGEC_TARGETS).",
 )
 
 package_argument = click.argument("package", type=click.Path(path_type=Path))
+
+# The package digest a deployment pins (edgec.manifest.package_digest): the library
+# checks it, so a mismatch is edgec's exit 1 and a malformed pin its exit 2.
+digest_option = click.option(
+    "--digest",
+    metavar="sha256:HEX",
+    help="Refuse the package (exit 1) unless its digest is this one, as `edgec inspect` "
+    "and `edgec build` print it: pins every file, max_length and the verification status.",
+)
 
 
 def data_file_option(*flags: str, help: str, required: bool = False):
@@ -92,7 +101,20 @@ def report_file_option(*flags: str, help: str):
     return click.option(*flags, type=click.Path(path_type=Path), callback=_folder_exists, help=help)
 
 
+REPORT_SUFFIXES = {
+    "--junit": ".xml",
+    "--report": ".json",
+    "--json": ".json",
+    "--plot": ".png",
+    "--summary": ".md",
+}
+
+
 def _folder_exists(_ctx, param, value: Path | None):
+    if value is not None and value.is_dir():
+        flag = param.opts[0]
+        example = value / f"report{REPORT_SUFFIXES.get(flag, '')}"
+        raise BadInput(f"{flag} {value} is a folder; give a file to write, e.g. {example}")
     if value is not None and not value.parent.is_dir():
         raise BadInput(
             f"{param.opts[0]} {value}: the folder {value.parent} does not exist; create it first"
@@ -209,8 +231,59 @@ def device_option(*flags: str, help: str):
     )
 
 
+def whole_number(minimum: int, maximum: int | None = None, hint: str = ""):
+    """A Click callback: the value as an int in minimum..maximum, else exit 2 in one line
+    naming the flag (Click's own refusal is a usage block)."""
+
+    def check(_ctx, param, value):
+        if value is None:
+            return None
+        flag = param.opts[0]
+        span = f"{minimum}..{maximum}" if maximum is not None else f"{minimum} or more"
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise BadInput(f"{flag} {value!r} is not a whole number: give {span}{hint}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            raise BadInput(f"{flag} {number} is out of range: give {span}{hint}")
+        return number
+
+    return check
+
+
+def count_option(flag: str, default: int, minimum: int, maximum: int, help: str):
+    """A count with a floor and a ceiling, e.g. `--runs`: outside them is exit 2."""
+    return click.option(
+        flag,
+        default=str(default),
+        show_default=True,
+        metavar="N",
+        callback=whole_number(minimum, maximum),
+        help=help,
+    )
+
+
 def threads_option(help: str, minimum: int = 1):
-    return click.option("--threads", type=click.IntRange(minimum), help=help)
+    """`--threads N`: below `minimum` is exit 2 (predict takes 0, every core); more than
+    this machine's cores is cut to them, with a note on stderr."""
+    count = whole_number(minimum, hint=" (0: every core)" if minimum == 0 else "")
+
+    def check(ctx, param, value):
+        from edgec.machine import cores
+
+        threads = count(ctx, param, value)
+        available = cores()
+        if threads and threads > available:
+            plural = "s" if available != 1 else ""
+            click.echo(
+                f"note: --threads {threads}: this machine has {available} core{plural}; "
+                f"using {available}",
+                err=True,
+            )
+            return available
+        return threads
+
+    return click.option("--threads", metavar="N", callback=check, help=help)
 
 
 def key_value_option(*flags: str, help: str):

@@ -10,6 +10,7 @@ Word-level tags (token classification) live in `edgec.data.tagged`.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,84 @@ def _check_text_file(path: Path) -> None:
         and len([x for x in text.splitlines() if x.strip()]) < 2
     ):
         raise BadInput(f"{path} has a header but no rows: add at least one example")
+    if path.suffix.lower() in (".jsonl", ".json"):
+        _check_json_lines(path, text)
+
+
+def _check_json_lines(path: Path, text: str) -> None:
+    """One JSON object per line, checked here to name the line: `datasets` says only
+    that an error occurred, and reads a line holding a list as rows of a made-up column."""
+    if path.suffix.lower() == ".json":
+        try:
+            json.loads(text)  # a whole-file JSON document: `datasets` reads it as it is
+            return
+        except ValueError:
+            pass
+    example = '{"text": "...", "label": "..."}'
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as e:
+            raise BadInput(
+                f"{path} line {number} is not valid JSON ({getattr(e, 'msg', e)}): "
+                f"write one JSON object per line, e.g. {example}"
+            ) from None
+        if not isinstance(record, dict):
+            raise BadInput(
+                f"{path} line {number} is a JSON {_json_kind(record)}, not an object: "
+                f"write one JSON object per line, e.g. {example}"
+            )
+
+
+def _json_kind(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", list: "list", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _csv_problem(path: Path, delimiter: str) -> str | None:
+    """Where the csv module stops in a file pandas could not read: `datasets` reports
+    only that an error occurred. None when the csv module reads it all."""
+    import csv
+
+    width, start = None, 1
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter, strict=True)
+        try:
+            for row in reader:
+                if width is None:
+                    width = len(row)
+                elif len(row) > width:
+                    return (
+                        f"line {start} has {len(row)} fields but the header has {width}: "
+                        "quote a text that holds the delimiter"
+                    )
+                start = reader.line_num + 1
+        except csv.Error as e:
+            if "unexpected end of data" in str(e):
+                return (
+                    f'line {start} opens a quoted field (") that is never closed: close it, '
+                    'or write a quote inside a text as ""'
+                )
+            return f"line {start}: {e}"
+    return None
+
+
+def _innermost(error: BaseException) -> str:
+    """The first line of the deepest cause: the parser's own words, not the wrapper's."""
+    for _ in range(20):  # a chain is short; a cycle must not hang the error path
+        inner = error.__cause__ or error.__context__
+        if inner is None:
+            break
+        error = inner
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _read_table(path: Path):
@@ -92,12 +171,22 @@ def _read_table(path: Path):
             f"{path}: unknown data format {path.suffix!r}; use .csv, .tsv, .jsonl, .parquet or a dataset folder"
         )
     _check_text_file(path)
-    extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-    try:
+    extra = {}
+    if kind == "csv":  # NaN, NA, null and the like are texts here, not missing cells
+        extra = {"keep_default_na": False, "na_filter": False}
+        if path.suffix.lower() == ".tsv":
+            extra["delimiter"] = "\t"
+    level = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its log line would
+    try:  # come before edgec's own, saying less
         table = datasets.load_dataset(kind, data_files=str(path), split="train", **extra)
     except Exception as e:
-        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        raise BadInput(f"{path} could not be parsed as {kind}: {reason}") from None
+        problem = _csv_problem(path, extra.get("delimiter", ",")) if kind == "csv" else None
+        raise BadInput(
+            f"{path} could not be parsed as {kind}: {problem or _innermost(e)}"
+        ) from None
+    finally:
+        datasets.logging.set_verbosity(level)
     if len(table) == 0:
         raise BadInput(f"{path} has a header but no rows: add at least one example")
     return table
@@ -126,9 +215,15 @@ def _pick_column(
 def _strings(path: Path, table, column: str) -> list[str]:
     values = table[column]
     for row, value in enumerate(values, start=1):
-        if value is None:
+        if value is None or value == "":
             raise BadInput(
                 f"{path} row {row}, column {column!r}: empty cell; every row needs a text"
+            )
+        if isinstance(value, list | dict):
+            kind = "an object" if isinstance(value, dict) else "a list"
+            raise BadInput(
+                f"{path} row {row}, column {column!r}: holds {kind}, not a text; "
+                "every row needs one text (a string)"
             )
     return [str(v) for v in values]
 

@@ -168,6 +168,7 @@ BACKEND = TensorRTBackend(
             int,
             build.DEFAULT_WORKSPACE_MB,
             "builder scratch memory in MiB (larger can be faster)",
+            minimum=1,
         ),
         Option(
             "build_on_device",
