@@ -220,19 +220,51 @@ def check_calibration(pairs, request: BuildRequest) -> None:
 
 
 def build(request: BuildRequest, ui=None) -> dict:
-    """Run the whole chain; return the manifest of the written package."""
+    """Run the whole chain; return the manifest of the written package.
+
+    The output is claimed before any work (edgec.package.claim_output): checked against
+    the inputs it could destroy and what is there, locked against a second build, and
+    cleared of what a killed build left.
+    """
+    from edgec.package import claim_output
+
+    inputs = {
+        "the model folder": request.model,
+        "--eval-data": request.eval_data,
+        "--calibration-data": request.calibration_data,
+        "--train-data": request.train_data,
+        "--validation-data": request.validation_data,
+        "--unlabeled": request.unlabeled,
+    }
+    with claim_output(request.output, request.force, archive=request.archive, inputs=inputs):
+        return _build(request, ui)
+
+
+def load_sets(request: BuildRequest, task: str, label2id: dict):
+    """The eval set and the calibration set (the eval set when none is given)."""
+    eval_set = (
+        request.data.load_for(task, request.eval_data, label2id) if request.eval_data else None
+    )
+    calib_set = (
+        request.data.load_for(task, request.calibration_data, label2id)
+        if request.calibration_data
+        else eval_set
+    )
+    return eval_set, calib_set
+
+
+def _build(request: BuildRequest, ui) -> dict:
     from edgec.export import export_onnx
     from edgec.gates import resolve_gates
     from edgec.iospec import SEQUENCE_CLASSIFICATION, task_spec
-    from edgec.model import load_source_model, peek_task
-    from edgec.package import check_output, read_manifest, write_package
+    from edgec.model import load_source_model, model_folder, peek_label2id, peek_task
+    from edgec.package import read_manifest, work_prefix, write_package
     from edgec.verify.reference import calibration_batches
 
     ui = ui or SilentUI()
     started = time.perf_counter()
     target = request.target
     output = Path(request.output)
-    check_output(output, request.force)
     pairs = candidate_pairs(
         target, request.backend, request.precision, request.pick, request.options, ui
     )
@@ -249,6 +281,10 @@ def build(request: BuildRequest, ui=None) -> dict:
             f"--distill supports sequence classification only, for now; {request.model} is a "
             f"{task} model: build it without --distill"
         )
+    # data files are read before the weights load, so a bad row is exit 2 in a second
+    label2id = peek_label2id(model_folder(request.model), task)
+    if label2id is not None:
+        eval_set, calib_set = load_sets(request, task, label2id)
     with ui.step(f"loading {request.model}"):
         source = load_source_model(
             request.model,
@@ -256,22 +292,18 @@ def build(request: BuildRequest, ui=None) -> dict:
             max_length=request.max_length,
             task=task,
         )
-    eval_set = (
-        request.data.load_for(task, request.eval_data, source.label2id)
-        if request.eval_data
-        else None
-    )
-    calib_set = (
-        request.data.load_for(task, request.calibration_data, source.label2id)
-        if request.calibration_data
-        else eval_set
-    )
+    if label2id is None:
+        eval_set, calib_set = load_sets(request, task, source.label2id)
+    if eval_set is not None and request.verify:  # a set too small for the gates: exit 2 now
+        from edgec.verify.resolution import check_eval_size
+
+        check_eval_size(task, eval_set, thresholds, source.labels)
     # an embedding set's pairs are scored pairs to check against, never model inputs
     text_pair = task == SEQUENCE_CLASSIFICATION and bool(
         (eval_set or calib_set) and (eval_set or calib_set).pairs is not None
     )
 
-    with tempfile.TemporaryDirectory(prefix="edgec-build-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=work_prefix()) as tmp:
         work = Path(tmp)
         distillation = None
         if request.distill:  # from here on the student is the source: parity is against it

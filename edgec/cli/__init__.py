@@ -9,6 +9,7 @@ other exception is a bug, shown with its traceback under --verbose.
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 
@@ -32,7 +33,8 @@ Exit codes:
   1  verification failed (parity, tokenizer, retention or integrity); nothing written
   2  bad usage or bad input (paths, files, columns, options)
   3  backend or device unavailable on this machine
-  4  internal error (a bug: rerun with --verbose and report it)"""
+  4  internal error (a bug: rerun with --verbose and report it)
+  130  interrupted (Ctrl-C or SIGTERM); the message says what is at -o"""
 
 
 class EdgecGroup(click.Group):
@@ -48,10 +50,14 @@ class EdgecGroup(click.Group):
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
+            # what an interrupted package write left, when it had begun (edgec.package)
+            left = getattr(e, "edgec_left", None)
             click.secho(
-                "interrupted: a build leaves nothing behind; an interrupted distill keeps its "
-                "checkpoints (continue with --resume)",
+                f"interrupted: {left}"
+                if left
+                else "interrupted: a build leaves nothing behind and keeps a package already "
+                "at -o; an interrupted distill keeps its checkpoints (continue with --resume)",
                 err=True,
                 fg="red",
             )
@@ -96,7 +102,15 @@ for command in (build, predict, list_backends, list_targets, inspect, bench, dis
     cli.add_command(command)
 
 
+def _interrupt(signum, _frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> None:
+    # SIGTERM (kill, a CI timeout, a container stop) ends a run as Ctrl-C does: the
+    # KeyboardInterrupt unwinds through each cleanup (a build's temporary folders, the
+    # package replace) and exits 130 with the same message.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         cli(prog_name="edgec")
     except SystemExit as e:
