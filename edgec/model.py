@@ -393,7 +393,10 @@ def peek_label2id(path: str | Path, task: str) -> dict[str, int] | None:
     id2label = config.get("id2label")
     if not isinstance(id2label, dict) or not id2label:
         return None
-    return {str(name): int(str(i).strip()) for i, name in id2label.items()}
+    label2id = {str(name): int(str(i).strip()) for i, name in id2label.items()}
+    if task == iospec.TOKEN_CLASSIFICATION:  # tags that are not IOB2: said before the data
+        tagging_facts(sorted(label2id, key=label2id.get), Path(path))
+    return label2id
 
 
 MODEL_CLASSES = {

@@ -135,19 +135,21 @@ def test_force_replaces_and_failed_build_leaves_nothing(tiny_bert, tiny_eval_csv
     assert r.returncode == 0, r.stderr
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["backend"]["precision"] == "fp32" and manifest["created"] >= first
-    # an impossible gate fails verification: exit 1, the old package untouched, no staging left
+    # texts the vocabulary cannot read fail verification (tokenizer-unk-rate): exit 1,
+    # the old package untouched, no staging left
+    unreadable = tmp_path.parent / f"{tmp_path.name}-unk.csv"
+    rows = "".join(f"日本語の文 {i},class_{i % 2}\n" for i in range(100))
+    unreadable.write_text("text,label\n" + rows, encoding="utf-8")
     r = invoke_edgec(
         "build",
         tiny_bert,
         "-t",
         "x86-cpu",
         "--eval-data",
-        tiny_eval_csv,
+        unreadable,
         "-o",
         out,
         "--force",
-        "--min-agreement",
-        "1.01",
     )
     assert r.returncode == 1 and "verification failed" in r.stderr
     assert json.loads((out / MANIFEST).read_text())["backend"]["precision"] == "fp32"
