@@ -22,8 +22,17 @@ def _classifier_facts(parity: dict) -> dict:
             "accuracy": parity["candidate"]["accuracy"],
             "delta": parity["delta"]["accuracy"],
         }
-    facts["agreement"] = {"agreement": parity["agreement"], "examples": parity["examples"]}
+    facts["agreement"] = {
+        "agreement": parity["agreement"],
+        "examples": parity["examples"],
+        "interval": _interval(parity.get("agreement_interval")),
+    }
     return facts
+
+
+def _interval(record: dict | None) -> list[float] | None:
+    """[low, high] of a recorded confidence interval (None for older packages)."""
+    return [record["low"], record["high"]] if record else None
 
 
 def _tagger_facts(parity: dict) -> dict:

@@ -154,6 +154,8 @@ def test_third_party_backend_distribution(tmp_path, tiny_bert, tiny_eval_csv):
     assert summary["backend"]["name"] == "onnx-reference"
     assert summary["backend"]["precision"] == "fp32"
     assert summary["agreement"]["agreement"] == 1.0
+    low, high = summary["agreement"]["interval"]  # Wilson: all agree, yet not certain
+    assert 0.9 < low < 1.0 and high == pytest.approx(1.0)
     assert summary["model size"] == sum(
         manifest["files"][f]["size"] for f in manifest["backend"]["files"]
     )

@@ -54,7 +54,10 @@ FACT_FORMATS = {
     ),
     "source accuracy": "{:.2f}%".format,
     "package accuracy": lambda p: f"{p['accuracy']:.2f}% ({p['delta']:+.2f} pts)",
-    "agreement": lambda a: f"{a['agreement']:.4f} on {a['examples']} examples",
+    "agreement": lambda a: (
+        f"{a['agreement']:.4f} on {a['examples']} examples"
+        + (f" (95% CI {a['interval'][0]:.4f}-{a['interval'][1]:.4f})" if a.get("interval") else "")
+    ),
     "source entity F1": "{:.2f}".format,
     "package entity F1": lambda p: f"{p['f1']:.2f} ({p['delta']:+.2f} pts)",
     "tag agreement": lambda a: f"{a['agreement']:.4f} of words on {a['examples']} sentences",
