@@ -222,11 +222,11 @@ def check_calibration(pairs, request: BuildRequest) -> None:
 def build(request: BuildRequest, ui=None) -> dict:
     """Run the whole chain; return the manifest of the written package.
 
-    The output is claimed before any work (edgec.package.claim_output): checked against
+    The output is claimed before any work (edgec.outputs.claim_output): checked against
     the inputs it could destroy and what is there, locked against a second build, and
     cleared of what a killed build left.
     """
-    from edgec.package import claim_output
+    from edgec.outputs import claim_output
 
     inputs = {
         "the model folder": request.model,
@@ -257,8 +257,10 @@ def _build(request: BuildRequest, ui) -> dict:
     from edgec.export import export_onnx
     from edgec.gates import resolve_gates
     from edgec.iospec import SEQUENCE_CLASSIFICATION, task_spec
-    from edgec.model import load_source_model, model_folder, peek_label2id, peek_task
-    from edgec.package import read_manifest, work_prefix, write_package
+    from edgec.model import load_source_model
+    from edgec.model_files import model_folder, peek_label2id, peek_task
+    from edgec.outputs import work_prefix
+    from edgec.package import read_manifest, write_package
     from edgec.verify.reference import calibration_batches
 
     ui = ui or SilentUI()

@@ -25,7 +25,8 @@ from tiny_models import (
 
 from edgec.entities import STRATEGIES
 from edgec.gates import TASK_GATES
-from edgec.model import detect_task, load_source_model, read_config
+from edgec.model import load_source_model
+from edgec.model_files import detect_task, read_config
 
 
 @pytest.fixture(scope="module")

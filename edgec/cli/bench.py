@@ -203,7 +203,7 @@ def _length_limit(path: Path) -> tuple[int, str] | None:
         return (int(limit), "max_length") if limit else None
     if (path / "config.json").is_file():
         from edgec import iospec
-        from edgec.model import read_config
+        from edgec.model_files import read_config
 
         config = read_config(path, trust_remote_code=True)  # reads JSON; runs nothing
         limit = iospec.position_limit(

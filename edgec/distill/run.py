@@ -21,7 +21,8 @@ from edgec.distill.report import build_report, plan_note, training_record, write
 from edgec.distill.students import build_student, parse_student_spec
 from edgec.errors import BadInput
 from edgec.iospec import task_spec
-from edgec.model import load_source_model, num_layers, peek_task
+from edgec.model import load_source_model, num_layers
+from edgec.model_files import peek_task
 from edgec.ui import SilentUI
 
 
