@@ -19,8 +19,9 @@ PEER_STAMP := $(PEER)/.installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml constraints.txt | $(PY)
-	$(INSTALL) -e '.[test]'
+$(STAMP): pyproject.toml runtime/pyproject.toml constraints.txt | $(PY)
+	# The runtime is its own distribution (runtime/); the compiler depends on it.
+	$(INSTALL) -e './runtime[onnxruntime,openvino]' -e '.[test]'
 	# Type stubs of the TensorRT 10 API; without --no-deps pip would try to build the
 	# tensorrt placeholder, which downloads from an index these machines cannot reach.
 	$(INSTALL) --no-deps tensorrt-stubs

@@ -40,7 +40,7 @@ def gemm_subjects(threads: int, rows: list[int]) -> list[bench.Subject]:
     from onnx import TensorProto, helper, numpy_helper
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from edgec.backends.ort_runner import session
+    from edgec_runtime.runners.onnxruntime import session
 
     rng = np.random.default_rng(0)
     nodes, inits = [], []

@@ -75,7 +75,7 @@ def log(msg: str) -> None:
 
 
 def cache() -> Path:
-    from edgec.paths import cache_dir
+    from edgec_runtime.paths import cache_dir
 
     return cache_dir("bench")
 
@@ -360,7 +360,7 @@ def section_verify(threads: int) -> dict:
 
 def token_lengths(package: Path, texts: list[str]) -> list[int]:
     from edgec.package import read_manifest
-    from edgec.runtime import runtime_tokenizer
+    from edgec_runtime.tokenizer import runtime_tokenizer
 
     manifest = read_manifest(package)
     tok = runtime_tokenizer(package / "tokenizer.json", manifest["preprocessing"])

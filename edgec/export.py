@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.errors import VerificationFailed
 from edgec.heads import graph_module, task_outputs
-from edgec.iospec import dynamic_axes, family_spec, task_spec
+from edgec_runtime.errors import VerificationFailed
+from edgec_runtime.iospec import dynamic_axes, family_spec, task_spec
 
 OPSET = 17
 PROBE_TEXTS = [
@@ -92,7 +92,7 @@ def export_onnx(source, path: Path, sample_inputs: list[dict] | None = None) -> 
 
 
 def onnx_drift(source, onnx_path: Path, samples: list[dict]) -> float:
-    from edgec.backends.ort_runner import OrtRunner
+    from edgec_runtime.runners.onnxruntime import OrtRunner
 
     runner = OrtRunner(onnx_path)
     return max(float(np.abs(runner.run(s) - torch_outputs(source, s)).max()) for s in samples)

@@ -149,7 +149,7 @@ def resolve_gates(*layers: dict | None) -> dict:
         gates.update({k: v for k, v in (layer or {}).items() if v is not None})
     problems = [p for p in (gate_problem(k, v) for k, v in gates.items() if k in GATE_RANGES) if p]
     if problems:
-        from edgec.errors import BadInput
+        from edgec_runtime.errors import BadInput
 
         raise BadInput(f"{'; '.join(problems)}: set it to a value in its range")
     return gates
@@ -158,7 +158,7 @@ def resolve_gates(*layers: dict | None) -> dict:
 def parse_gate_pairs(pairs, where: str) -> dict:
     """`NAME=VALUE` strings -> {name: float}; an unknown name or a value that is not a
     number is exit 2 naming the gates."""
-    from edgec.errors import BadInput
+    from edgec_runtime.errors import BadInput
 
     out = {}
     for pair in pairs:

@@ -11,7 +11,7 @@ torch is imported when a head is built, never at import time.
 
 from __future__ import annotations
 
-from edgec import iospec
+from edgec_runtime import iospec
 
 # sentence-transformers clamps the token count so an all-padding row cannot divide by 0
 MEAN_POOLING_EPS = 1e-9

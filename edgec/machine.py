@@ -14,6 +14,8 @@ import platform
 import time
 from dataclasses import dataclass
 
+from edgec_runtime.threads import cores  # noqa: F401  (one definition, for the compiler too)
+
 ISA_OF_INTEREST = (
     "avx2",
     "fma",
@@ -42,10 +44,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def cpu_flags() -> set[str]:

@@ -8,13 +8,10 @@ guesses it again.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgec import iospec
-from edgec.errors import BadInput
 from edgec.model_files import (
     check_head,
     embedding_facts,
@@ -23,6 +20,9 @@ from edgec.model_files import (
     resolve_task,
     tagging_facts,
 )
+from edgec_runtime import iospec
+from edgec_runtime.errors import BadInput
+from edgec_runtime.manifest import sha256_of
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # Without one of these transformers invents a tiny vocabulary and every text becomes
@@ -115,7 +115,7 @@ def num_layers(config) -> int:
 
 
 def position_limit(config) -> int:
-    """Longest sequence the position embeddings allow (edgec.iospec says why)."""
+    """Longest sequence the position embeddings allow (edgec_runtime.iospec says why)."""
     return iospec.position_limit(
         config.model_type, config.max_position_embeddings, config.pad_token_id
     )
@@ -153,14 +153,6 @@ def weights_file(path: Path) -> Path:
         f"{path} has no weights ({' or '.join(WEIGHT_FILES)}): "
         "save the fine-tuned model with save_pretrained()"
     )
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 MODEL_CLASSES = {

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgec import iospec
-from edgec.errors import BadInput
-from edgec.iospec import SUPPORTED_FAMILIES
+from edgec_runtime import iospec
+from edgec_runtime.errors import BadInput
+from edgec_runtime.iospec import SUPPORTED_FAMILIES
 
 
 def read_config(path: Path, trust_remote_code: bool) -> dict:

@@ -17,8 +17,8 @@ import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from edgec.errors import BadInput
-from edgec.manifest import MANIFEST
+from edgec_runtime.errors import BadInput
+from edgec_runtime.manifest import MANIFEST
 
 try:  # POSIX: the lock on an output (claim_output)
     import fcntl

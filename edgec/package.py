@@ -8,7 +8,7 @@ the old one out atomically (_replace). Before any work an output is claimed
 write, locked against a second build, and cleared of what a killed build left.
 
 Reading and checking a manifest (its shape, paths, hashes, the digest) lives in
-edgec.manifest; its names are re-exported here so existing callers keep working.
+edgec_runtime.manifest; its names are re-exported here so existing callers keep working.
 """
 
 from __future__ import annotations
@@ -24,22 +24,21 @@ import sys
 import tarfile
 import tempfile
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from edgec import __version__
-from edgec.errors import BadInput
-from edgec.manifest import (  # noqa: F401  (read side, re-exported for existing callers)
+from edgec.outputs import archive_path, claim_output, leftover_prefix, remove_leftovers
+from edgec_runtime.errors import BadInput
+from edgec_runtime.manifest import (  # noqa: F401  (read side, re-exported for existing callers)
     MANIFEST,
     READABLE_SCHEMAS,
     SCHEMA_VERSION,
     check_integrity,
     integrity_problems,
     read_manifest,
+    sha256_of,
 )
-from edgec.model import sha256_of
-from edgec.outputs import archive_path, claim_output, leftover_prefix, remove_leftovers
 
 # renameat2(2): swap two paths atomically, or rename without replacing (Linux)
 AT_FDCWD = -100
@@ -202,36 +201,3 @@ def _pause(step: str) -> None:
     deadline = time.monotonic() + 600
     while os.path.exists(marker) and time.monotonic() < deadline:
         time.sleep(0.02)
-
-
-@contextmanager
-def opened(path: str | Path):
-    """Yield the package directory; a .tar.gz is unpacked into a temporary one."""
-    path = Path(path)
-    if path.is_dir():
-        yield path
-        return
-    if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
-        with tempfile.TemporaryDirectory(prefix="edgec-pkg-") as tmp:
-            try:
-                with tarfile.open(path) as tar:
-                    tar.extractall(tmp, filter="data")
-            except (tarfile.TarError, OSError) as e:
-                raise BadInput(f"{path} is not a readable package archive: {e}") from None
-            entries = list(Path(tmp).iterdir())
-            roots = [p for p in entries if (p / MANIFEST).is_file()]
-            if not roots:
-                raise BadInput(f"{path} holds no edgec package ({MANIFEST} missing)")
-            if len(entries) > 1:  # which one would run is a guess: refuse to make it
-                names = ", ".join(sorted(p.name for p in entries))
-                raise BadInput(
-                    f"{path} holds {len(entries)} entries at its top ({names}); an edgec "
-                    "archive holds exactly one package folder: re-create it with --archive"
-                )
-            yield roots[0]
-        return
-    if path.exists():
-        raise BadInput(
-            f"{path} is not an edgec package: pass a folder written by `edgec build` (or its .tar.gz)"
-        )
-    raise BadInput(f"package {path} does not exist: pass a folder written by `edgec build`")

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgec.data import DataOptions
-from edgec.errors import BackendUnavailable, BadInput, EdgecError, VerificationFailed
 from edgec.ui import SilentUI
+from edgec_runtime.errors import BackendUnavailable, BadInput, EdgecError, VerificationFailed
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 PICK_RULES = ("target", "fastest")
@@ -256,12 +256,12 @@ def load_sets(request: BuildRequest, task: str, label2id: dict):
 def _build(request: BuildRequest, ui) -> dict:
     from edgec.export import export_onnx
     from edgec.gates import resolve_gates
-    from edgec.iospec import SEQUENCE_CLASSIFICATION, task_spec
     from edgec.model import load_source_model
     from edgec.model_files import model_folder, peek_label2id, peek_task
     from edgec.outputs import work_prefix
     from edgec.package import read_manifest, write_package
     from edgec.verify.reference import calibration_batches
+    from edgec_runtime.iospec import SEQUENCE_CLASSIFICATION, task_spec
 
     ui = ui or SilentUI()
     started = time.perf_counter()

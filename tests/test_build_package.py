@@ -54,7 +54,7 @@ def test_archive_is_a_loadable_package(package):
     archive = package.with_name(package.name + ".tar.gz")
     with tarfile.open(archive) as tar:
         assert any(n.endswith(MANIFEST) for n in tar.getnames())
-    from edgec.runtime import load
+    from edgec_runtime import load
 
     with load(archive) as from_archive, load(package) as from_dir:
         texts = ["a witty movie", "bad plot and dull acting"]
@@ -89,7 +89,7 @@ def test_inspect_detects_tampering(package, tmp_path):
 def test_runtime_imports_neither_torch_nor_transformers(package):
     code = (
         "import sys\n"
-        "from edgec.runtime import load\n"
+        "from edgec_runtime import load\n"
         f"p = load({str(package)!r})\n"
         "print(p.predict(['a witty movie'])[0]['label'])\n"
         "heavy = [m for m in ('torch', 'transformers', 'openvino', 'tensorrt') if m in sys.modules]\n"

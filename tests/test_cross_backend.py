@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from cli_helpers import assert_clean_error, invoke_edgec
 
-from edgec.errors import VerificationFailed
 from edgec.package import MANIFEST
 from edgec.pipeline import Candidate, pick_candidate
 from edgec.plugins import get_backend
 from edgec.targets import get_target
+from edgec_runtime.errors import VerificationFailed
 
 pytest.importorskip("openvino")
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from edgec.data import load_text_set
-from edgec.errors import BadInput
+from edgec_runtime.errors import BadInput
 
 LABEL2ID = {"negative": 0, "positive": 1}
 

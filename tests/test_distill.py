@@ -23,8 +23,8 @@ from edgec.distill.students import (
     parse_student_spec,
     spread_layers,
 )
-from edgec.errors import BadInput
 from edgec.model import load_source_model, num_layers
+from edgec_runtime.errors import BadInput
 
 FAST = Hyperparameters(epochs=1, batch_size=16, logging_steps=2)
 

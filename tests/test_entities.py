@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from tiny_models import NER_LABELS, make_tiny_token_classifier
 
-from edgec.entities import (
+from edgec.verify.tokenizer.alignment import alignment_report, read_back, training_labels
+from edgec_runtime.entities import (
     MISSING_WORD,
     STRATEGIES,
     entities,
@@ -25,8 +26,7 @@ from edgec.entities import (
     subword_flags,
     word_tags,
 )
-from edgec.runtime import runtime_tokenizer
-from edgec.verify.tokenizer.alignment import alignment_report, read_back, training_labels
+from edgec_runtime.tokenizer import runtime_tokenizer
 
 NER_FAMILIES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra")
 MAX_LENGTH = 128
@@ -301,7 +301,7 @@ def test_probabilities_are_a_float32_softmax():
 
 def test_entities_import_neither_torch_nor_transformers():
     code = (
-        "import sys, edgec.entities\n"
+        "import sys, edgec_runtime.entities\n"
         "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

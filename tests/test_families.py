@@ -5,8 +5,8 @@ import onnx
 import pytest
 
 from edgec.export import OPSET, export_onnx
-from edgec.iospec import family_spec
 from edgec.model import load_source_model
+from edgec_runtime.iospec import family_spec
 
 EXPECTED_INPUTS = {
     "bert": ["input_ids", "attention_mask", "token_type_ids"],

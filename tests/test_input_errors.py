@@ -351,7 +351,7 @@ def test_bench_takes_a_tgz_package_like_the_other_commands(tiny_package, tmp_pat
 def test_a_profiles_threads_beyond_this_machines_cores_are_cut_at_run_time():
     """A target written for a bigger device keeps its threads in the manifest; the
     runner on this machine uses at most its cores."""
-    from edgec.backends.ort_runner import _threads
+    from edgec_runtime.threads import intra_op_threads as _threads
 
     assert _threads(100_000) == cores()
     assert _threads(0) == cores()

@@ -22,10 +22,10 @@ from edgec.backends.settings import (
     ModelFacts,
     resolve_options,
 )
-from edgec.errors import BadInput
 from edgec.export import export_onnx, reference_inputs, torch_outputs
 from edgec.model import load_source_model, num_layers
 from edgec.verify.reference import calibration_batches
+from edgec_runtime.errors import BadInput
 
 # Random tiny weights give logits near 0.01; int8 moved them by at most 7% of that
 # (measured: dynamic 4e-4, static 8e-4, symmetric static 4e-4), broken int8 by ~100%.
@@ -118,7 +118,7 @@ def test_a_value_of_the_wrong_type_is_bad_input_naming_the_option(name, raw):
 
 def test_importing_it_imports_no_other_backend():
     code = (
-        "import sys, edgec.backends.onnxruntime, edgec.backends.qdq, edgec.backends.ort_runner\n"
+        "import sys, edgec.backends.onnxruntime, edgec.backends.qdq, edgec_runtime.runners.onnxruntime\n"
         "others = [m for m in sys.modules if m.startswith(('edgec.backends.tensorrt', "
         "'edgec.backends.openvino'))]\n"
         "assert not others, others\n"

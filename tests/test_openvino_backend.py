@@ -155,7 +155,7 @@ def test_int8_stays_close_to_fp32(tiny, tmp_path):
 
 
 def test_int8_needs_calibration(tiny, tmp_path):
-    from edgec.errors import BadInput
+    from edgec_runtime.errors import BadInput
 
     with pytest.raises(BadInput, match="calibration"):
         BACKEND.compile(tiny.onnx, "int8", None, CPU, tmp_path)

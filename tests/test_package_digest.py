@@ -19,10 +19,9 @@ import tarfile
 import pytest
 from cli_helpers import EDGEC, assert_clean_error, invoke_edgec
 
-from edgec.errors import BadInput, VerificationFailed
-from edgec.manifest import MANIFEST, package_digest, read_manifest
-from edgec.model import sha256_of
-from edgec.runtime import load
+from edgec_runtime import load
+from edgec_runtime.errors import BadInput, VerificationFailed
+from edgec_runtime.manifest import MANIFEST, package_digest, read_manifest, sha256_of
 
 
 def build_package(tiny_bert, tiny_eval_csv, out, *extra):

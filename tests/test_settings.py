@@ -17,11 +17,11 @@ from edgec.backends.settings import (
     resolve_options,
     with_defaults,
 )
-from edgec.errors import BadInput
 from edgec.package import MANIFEST
 from edgec.pipeline import BuildRequest, build, parse_candidate, requested_pairs
 from edgec.plugins import backends, get_backend
 from edgec.targets import get_target
+from edgec_runtime.errors import BadInput
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,8 @@ def test_static_int8_without_texts_is_refused_before_any_work(tiny_bert, tmp_pat
 def test_manifest_records_the_settings_and_old_manifests_still_load(
     tiny_bert, tiny_eval_csv, tmp_path
 ):
-    from edgec.runtime import load, runtime_settings
+    from edgec_runtime import load
+    from edgec_runtime.loading import runtime_settings
 
     out = tmp_path / "pkg"
     manifest = build(_request(tiny_bert, out, eval_data=tiny_eval_csv, options={"fuse": "false"}))
@@ -166,7 +167,7 @@ def test_manifest_records_the_settings_and_old_manifests_still_load(
     assert record["model"]["max_length"] == manifest["preprocessing"]["max_length"]
     assert record["device"]["device"] == "cpu"
     onnxruntime = get_backend("onnxruntime")
-    assert runtime_settings(manifest, onnxruntime).options["fuse"] is False
+    assert runtime_settings(manifest).options["fuse"] is False
     texts = ["a gorgeous, witty, seductive movie", "ok"]
     with load(out) as package:
         expected = package.logits(texts)
@@ -178,7 +179,7 @@ def test_manifest_records_the_settings_and_old_manifests_still_load(
     del old["backend"]["settings"]
     old["backend"]["options"] = {"fuse": False}
     (out / MANIFEST).write_text(json.dumps(old))
-    legacy = runtime_settings(old, onnxruntime)
+    legacy = with_defaults(onnxruntime, runtime_settings(old))
     assert legacy.options["fuse"] is False and legacy.options["per_channel"] is True
     assert legacy.model.max_length == manifest["preprocessing"]["max_length"]
     with load(out) as package:

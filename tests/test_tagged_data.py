@@ -8,7 +8,7 @@ import pytest
 
 from edgec.data import TextSet, load_text_set
 from edgec.data.tagged import TaggedSet, load_tagged_set
-from edgec.errors import EXIT_BAD_INPUT, BadInput
+from edgec_runtime.errors import EXIT_BAD_INPUT, BadInput
 
 LABELS = ["O", "B-person", "I-person", "B-geo-loc", "I-geo-loc"]
 LABEL2ID = {name: i for i, name in enumerate(LABELS)}

@@ -164,7 +164,7 @@ def test_third_party_backend_distribution(tmp_path, tiny_bert, tiny_eval_csv):
     assert r.returncode == 0, r.stderr
     # without the plugin installed, the package names the missing backend
     r = run_edgec("predict", out, "a witty movie")
-    assert r.returncode == 2 and "unknown backend 'onnx-reference'" in r.stderr
+    assert r.returncode == 3 and "no runner for 'onnx-reference' packages" in r.stderr
 
 
 def test_device_names_are_case_insensitive():

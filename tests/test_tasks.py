@@ -23,10 +23,10 @@ from tiny_models import (
     make_tiny_token_classifier,
 )
 
-from edgec.entities import STRATEGIES
 from edgec.gates import TASK_GATES
 from edgec.model import load_source_model
 from edgec.model_files import detect_task, read_config
+from edgec_runtime.entities import STRATEGIES
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +192,7 @@ def test_tagger_manifest_records_the_task_and_its_output(tagger_package):
 def test_entities_equal_the_transformers_pipeline(tagger, tagger_package, strategy):
     from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
-    from edgec.runtime import load
+    from edgec_runtime import load
 
     texts = [" ".join(w) for w in _sentences(24, 9)] + ["", "a  film,the PLOT!"]
     reference = pipeline(
@@ -213,7 +213,7 @@ def test_pre_split_words_get_one_tag_each(tagger, tagger_package):
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from edgec.runtime import load
+    from edgec_runtime import load
 
     sentences = _sentences(10, 11)
     tokenizer = AutoTokenizer.from_pretrained(tagger)
@@ -304,7 +304,7 @@ def test_embedder_manifest_and_checks(embedder_package):
 def test_embeddings_equal_sentence_transformers_encode(tmp_path, corpus, pooling, normalize):
     from sentence_transformers import SentenceTransformer
 
-    from edgec.runtime import load
+    from edgec_runtime import load
 
     model = make_tiny_sentence_embedder(tmp_path / "m", pooling=pooling, normalize=normalize)
     out = tmp_path / "pkg"

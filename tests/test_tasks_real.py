@@ -18,7 +18,7 @@ import pytest
 from cli_helpers import invoke_edgec
 from task_helpers import assert_same_entities
 
-from edgec.entities import STRATEGIES
+from edgec_runtime.entities import STRATEGIES
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +69,7 @@ def test_ner_entities_equal_the_pipeline_on_every_test_tweet(
 ):
     from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
-    from edgec.runtime import load
+    from edgec_runtime import load
 
     reference = pipeline(
         "token-classification",
@@ -116,7 +116,7 @@ def test_minilm_package_equals_sentence_transformers_encode(minilm, embed_fp32, 
     from sentence_transformers import SentenceTransformer
 
     from edgec.data import load_text_set
-    from edgec.runtime import load
+    from edgec_runtime import load
 
     texts = load_text_set(sentiment_splits["test"]).texts
     expected = SentenceTransformer(str(minilm), device="cpu").encode(texts, batch_size=64)

@@ -21,7 +21,6 @@ import pytest
 from conftest import random_sentences
 from tensorrt_standin import make_tensorrt_standin
 
-from edgec.backends.ort_runner import OrtRunner
 from edgec.backends.settings import (
     TYPES,
     BackendSettings,
@@ -29,9 +28,11 @@ from edgec.backends.settings import (
     ModelFacts,
     resolve_options,
 )
-from edgec.backends.tensorrt import BACKEND, build, probe, runner
-from edgec.errors import BackendUnavailable, BadInput
+from edgec.backends.tensorrt import BACKEND
 from edgec.targets import get_target
+from edgec_runtime.errors import BackendUnavailable, BadInput
+from edgec_runtime.runners.onnxruntime import OrtRunner
+from edgec_runtime.runners.tensorrt import engine, probe, runner
 
 # Random tiny weights give logits near 0.01; symmetric int8 moved them by about 4% of
 # that on ONNX Runtime (measured), broken int8 by ~100%.
@@ -143,7 +144,7 @@ def test_cuda_detection_does_not_need_torch():
     """On this machine: no driver, so a reason, and torch is never imported for it."""
     code = (
         "import sys\n"
-        "from edgec.backends.tensorrt.probe import cuda_device\n"
+        "from edgec_runtime.runners.tensorrt.probe import cuda_device\n"
         "gpu, why = cuda_device()\n"
         "assert 'torch' not in sys.modules\n"
         "print(gpu, why)\n"
@@ -165,7 +166,7 @@ def test_availability_of_an_installed_tensorrt_is_read_without_importing_it(tmp_
         "from edgec.views import backend_rows\n"
         "row = next(r for r in backend_rows() if r['name'] == 'tensorrt')\n"
         "assert 'tensorrt' not in sys.modules, 'imported'\n"
-        "from edgec.backends.tensorrt.probe import tensorrt_problem\n"
+        "from edgec_runtime.runners.tensorrt.probe import tensorrt_problem\n"
         "print(row['reason']); print(tensorrt_problem(load=True))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
@@ -185,7 +186,7 @@ def test_type_stubs_alone_are_not_tensorrt(tmp_path):
         "import sys\n"
         "sys.modules.pop('tensorrt', None)\n"
         "from edgec.backends.tensorrt import BACKEND\n"
-        "from edgec.backends.tensorrt.probe import tensorrt_problem\n"
+        "from edgec_runtime.runners.tensorrt.probe import tensorrt_problem\n"
         "print(BACKEND.available('cuda')); print(tensorrt_problem(load=True))\n"
         "print(BACKEND.version())\n"
     )
@@ -203,7 +204,7 @@ def test_listing_backends_does_not_import_tensorrt():
         "import sys, edgec.backends.tensorrt\n"
         "from edgec.plugins import backends\n"
         "assert 'tensorrt' in backends()\n"
-        "import edgec.backends.tensorrt.build, edgec.backends.tensorrt.runner\n"
+        "import edgec.backends.tensorrt.build, edgec_runtime.runners.tensorrt.runner\n"
         "heavy = [m for m in ('tensorrt', 'torch', 'onnxruntime') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -216,7 +217,7 @@ def test_no_backend_imports_another():
     code = (
         "import sys\n"
         "import edgec.backends.tensorrt.build, edgec.backends.tensorrt.graphs\n"
-        "import edgec.backends.tensorrt.runner, edgec.backends.tensorrt.probe\n"
+        "import edgec_runtime.runners.tensorrt.runner, edgec_runtime.runners.tensorrt.probe\n"
         "assert 'edgec.backends.onnxruntime' not in sys.modules\n"
         "assert 'edgec.backends.openvino' not in sys.modules\n"
     )
@@ -515,12 +516,12 @@ def test_build_on_device_builds_once_then_uses_the_cache(standin, tiny, tmp_path
     package = tmp_path / "package"
     package.mkdir()
     BACKEND.compile(tiny["onnx"], "fp16", None, settings_of("jetson-orin"), package)
-    first = build.engine_on_device(package, dict(H100))
-    second = build.engine_on_device(package, dict(H100))
+    first = engine.engine_on_device(package, dict(H100))
+    second = engine.engine_on_device(package, dict(H100))
     assert first == second and first.parent == tmp_path / "cache" / "engines"
     assert len(standin.calls.built) == 1
     assert first.read_bytes() == standin.calls.built[0]["engine"]
-    other_gpu = build.engine_on_device(package, dict(A100))
+    other_gpu = engine.engine_on_device(package, dict(A100))
     assert other_gpu != first and len(standin.calls.built) == 2
     assert not list((tmp_path / "cache" / "engines").glob(".building-*"))
 

@@ -16,9 +16,9 @@ from conftest import random_sentences, write_csv
 from tiny_models import make_tiny_classifier
 
 from edgec.cli import cli
-from edgec.errors import VerificationFailed
 from edgec.pipeline import BuildRequest, build
 from edgec.targets import get_target
+from edgec_runtime.errors import VerificationFailed
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,13 @@ from click.testing import CliRunner
 from conftest import write_csv
 
 from edgec.cli import cli
-from edgec.errors import VerificationFailed
 from edgec.gates import DEFAULT_GATES
-from edgec.model import sha256_of
 from edgec.package import MANIFEST
 from edgec.pipeline import BuildRequest, build
 from edgec.targets import get_target
 from edgec.verify.suite import verify_package
+from edgec_runtime.errors import VerificationFailed
+from edgec_runtime.manifest import sha256_of
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,6 @@ from scipy.stats import binomtest
 
 from edgec.data import TextSet
 from edgec.data.tagged import TaggedSet
-from edgec.errors import BadInput
 from edgec.gates import DEFAULT_GATES, TASK_GATES, minimum_eval_size
 from edgec.pipeline import BuildRequest, build
 from edgec.targets import get_target
@@ -36,6 +35,7 @@ from edgec.verify.resolution import (
 )
 from edgec.verify.results import logits_result
 from edgec.verify.tokens import compare_tags, token_checks
+from edgec_runtime.errors import BadInput
 
 NAMES = ["neg", "pos"]
 # what the reports print for scipy's interval

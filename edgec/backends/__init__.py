@@ -26,17 +26,9 @@ import importlib.metadata
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
 
 from edgec.backends.settings import BackendSettings, Option
-
-
-class Runner(Protocol):
-    input_names: list[str]
-
-    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray: ...
+from edgec_runtime.runners import Runner  # noqa: F401  (the contract `load` returns)
 
 
 @dataclass
@@ -116,4 +108,8 @@ class Backend:
         raise NotImplementedError
 
     def load(self, package_dir: Path, compiled: dict, settings: BackendSettings) -> Runner:
-        raise NotImplementedError
+        """The runtime's runner of this backend's packages (edgec_runtime.runners): a
+        build checks a package with the very code a device loads it with."""
+        from edgec_runtime.runners import get_runner
+
+        return get_runner(self.name).load(package_dir, compiled, settings)

@@ -5,8 +5,9 @@ which is where most of ORT's speed on BERT comes from; a fused graph is kept onl
 when it matches the plain export on real inputs. Static QDQ quantizes the plain
 (unfused) graph because that is the form TensorRT's explicit quantization consumes.
 
-Sessions (ort_runner) and the Q/DQ quantizer (qdq) are shared modules, not part of
-this backend: the export and TensorRT use them too, without importing a backend.
+Sessions and the runner are the runtime's (edgec_runtime.runners.onnxruntime): a
+device loads a package with the code its build verified it with. The Q/DQ quantizer
+(qdq) is a shared module: TensorRT uses it too, without importing this backend.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from edgec.backends import Backend, Compiled
-from edgec.backends.ort_runner import OrtRunner
 from edgec.backends.qdq import DEFAULT_OP_TYPES, quantize_static_qdq
 from edgec.backends.settings import BackendSettings, Option
 from edgec.plugins import hookimpl
+from edgec_runtime.runners.onnxruntime import OrtRunner
 
 FUSION_TOLERANCE = 1e-3
 MODEL_FILE = "model.onnx"
@@ -117,13 +118,6 @@ class OnnxRuntimeBackend(Backend):
             )
             fused.unlink()
         return Compiled([MODEL_FILE], metadata)
-
-    def load(self, package_dir: Path, compiled: dict, settings: BackendSettings) -> OrtRunner:
-        return OrtRunner(
-            Path(package_dir) / compiled["files"][0],
-            threads=settings.device.threads,
-            allow_spinning=settings.options["allow_spinning"],
-        )
 
 
 BACKEND = OnnxRuntimeBackend(

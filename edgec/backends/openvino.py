@@ -15,59 +15,27 @@ openvino and nncf are imported only inside functions: listing backends stays che
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from edgec.backends import Backend, Compiled
-from edgec.backends.openvino_runner import OpenVinoRunner
 from edgec.backends.settings import BackendSettings, Option
-from edgec.errors import BadInput
-from edgec.iospec import BATCH, SEQUENCE, clamp_shapes
-from edgec.machine import cores
 from edgec.plugins import hookimpl
 from edgec.quiet import tame_logger
+from edgec_runtime.errors import BadInput
+from edgec_runtime.runners.openvino import (
+    DEFAULT_SEQUENCE_BUCKET,
+    MODEL_BIN,
+    MODEL_XML,
+    core,
+    device_family,
+    device_problem,
+    inference_precision,
+    static_shape_of,
+)
 
-MODEL_XML = "model.xml"
-MODEL_BIN = "model.bin"
 DEFAULT_RESTORE_ITERATIONS = 16  # bounds accuracy control's layer-reverting loop
-DEFAULT_SEQUENCE_BUCKET = 16  # pad lengths to a multiple: few shapes (OpenVinoRunner)
-
-
-@cache
-def core():
-    """One OpenVINO Core per process: creating it scans plugins and devices."""
-    import openvino as ov
-
-    return ov.Core()
-
-
-def device_family(device: str) -> str:
-    """Upper-case device family, as OpenVINO names them: "gpu.1" -> "GPU"."""
-    return device.upper().split(".")[0]
-
-
-def _supported(device: str, prop: str) -> bool:
-    try:
-        return prop in core().get_property(device, "SUPPORTED_PROPERTIES")
-    except RuntimeError:
-        return False
-
-
-def inference_precision(device: str, precision: str, settings: BackendSettings) -> str:
-    """The INFERENCE_PRECISION_HINT to run with.
-
-    fp16 runs in f16 only where the device lists FP16 among its optimization
-    capabilities; elsewhere it keeps the fp16-compressed weights and computes in f32.
-    Everything else computes in f32 (int8 included: its unquantized ops stay exact).
-    """
-    if settings.options["inference_precision"]:
-        return settings.options["inference_precision"]
-    if precision != "fp16":
-        return "f32"
-    capabilities = core().get_property(device, "OPTIMIZATION_CAPABILITIES")
-    return "f16" if "FP16" in capabilities else "f32"
 
 
 # ---------------------------------------------------------------- calibration data
@@ -254,32 +222,6 @@ def quantize_int8_accuracy_control(model, calibration: list[dict], settings: Bac
     return quantized, record
 
 
-# ---------------------------------------------------------------- running
-
-
-def static_shape_of(settings: BackendSettings) -> tuple[int, int] | None:
-    """Fixed (batch, sequence) for the NPU, or when options ask for static shapes: the
-    largest of the target's ranges, the sequence cut at max_length (no text is longer;
-    padding past it only costs time)."""
-    family = device_family(settings.device.device)
-    if family != "NPU" and not settings.options["static_shapes"]:
-        return None
-    shapes = clamp_shapes(settings.device.shapes, settings.model.max_length)
-    return shapes[BATCH][-1], shapes[SEQUENCE][-1]
-
-
-def compile_config(device: str, precision: str, settings: BackendSettings) -> dict:
-    """Properties for core.compile_model, limited to those the device supports."""
-    wanted = {
-        "PERFORMANCE_HINT": settings.options["performance_hint"],
-        "INFERENCE_PRECISION_HINT": inference_precision(device, precision, settings),
-    }
-    threads = min(int(settings.device.threads or 0), cores())  # a profile may name more
-    if threads > 0 and device_family(device) == "CPU":
-        wanted["INFERENCE_NUM_THREADS"] = threads
-    return {k: v for k, v in wanted.items() if _supported(device, k)}
-
-
 # ---------------------------------------------------------------- the backend
 
 
@@ -288,22 +230,7 @@ class OpenVinoBackend(Backend):
         reason = super().available(None)
         if reason or device is None:
             return reason
-        family = device_family(device)
-        if family not in self.devices:
-            return (
-                f"device {device!r} is not served by openvino (it serves {', '.join(self.devices)})"
-            )
-        try:
-            seen = list(core().available_devices)
-        except RuntimeError as e:
-            return f"OpenVINO could not list its devices ({e}): reinstall openvino"
-        wanted = device.upper()
-        if not any(d == wanted or ("." not in wanted and device_family(d) == family) for d in seen):
-            return (
-                f"OpenVINO sees no {wanted} device on this machine (available: {', '.join(seen) or 'none'}): "
-                "build for intel-cpu, or build on a machine with the device and its driver"
-            )
-        return None
+        return device_problem(device)
 
     def compile_problem(self, device: str | None, settings: BackendSettings) -> str | None:
         """The IR is device-independent: openvino and nncf are all a build needs."""
@@ -365,22 +292,6 @@ class OpenVinoBackend(Backend):
             "static_shape": static_shape_of(settings),
         }
         return Compiled([MODEL_XML, MODEL_BIN], metadata)
-
-    def load(self, package_dir, compiled, settings: BackendSettings) -> OpenVinoRunner:
-        device = settings.device.device.upper()
-        precision = compiled.get("precision", "fp32")
-        model = core().read_model(str(Path(package_dir) / MODEL_XML))
-        static = static_shape_of(settings)
-        if static is not None:
-            model.reshape({p.get_any_name(): list(static) for p in model.inputs})
-        config = compile_config(device, precision, settings)
-        return OpenVinoRunner(
-            core().compile_model(model, device, config),
-            static,
-            sequence_bucket=settings.options["sequence_bucket"],
-            max_sequence=clamp_shapes(settings.device.shapes, None)[SEQUENCE][-1],
-            pad_token_id=settings.model.pad_token_id,
-        )
 
 
 BACKEND = OpenVinoBackend(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.errors import BadInput
+from edgec_runtime.errors import BadInput
 
 DEFAULT_OP_TYPES = ("MatMul", "Gemm")
 NO_CALIBRATION = (

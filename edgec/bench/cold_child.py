@@ -26,7 +26,7 @@ def predict_with_package(path: str, threads: int | None) -> None:
     import warnings
 
     warnings.simplefilter("ignore")
-    from edgec.runtime import load
+    from edgec_runtime import load
 
     load(path, threads=threads).predict([SENTENCE])
 

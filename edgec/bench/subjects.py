@@ -63,7 +63,7 @@ def package_subject(path: str | Path, threads: int | None = None, name: str | No
     """A package, loaded through edgec.runtime exactly as a device would load it."""
     import warnings
 
-    from edgec.runtime import load
+    from edgec_runtime import load
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -107,9 +107,11 @@ def onnx_file_subject(
     tokenizer and postprocessing of `package`: only the model differs."""
     from contextlib import ExitStack
 
-    from edgec.package import opened, read_manifest
     from edgec.plugins import get_backend
-    from edgec.runtime import make_predictor, runtime_settings
+    from edgec_runtime.archive import opened
+    from edgec_runtime.loading import runtime_settings
+    from edgec_runtime.manifest import read_manifest
+    from edgec_runtime.predictors import make_predictor
 
     stack = ExitStack()  # an archive stays unpacked until the subject is closed
     directory = stack.enter_context(opened(package))
@@ -118,7 +120,7 @@ def onnx_file_subject(
     onnx_path = Path(onnx_path)
     # The backend's own loader, pointed at the foreign file: the session a package gets.
     runner = ort.load(
-        onnx_path.parent, {"files": [onnx_path.name]}, runtime_settings(manifest, ort, threads)
+        onnx_path.parent, {"files": [onnx_path.name]}, runtime_settings(manifest, threads)
     )
     predictor = make_predictor(directory, manifest, runner, keep_alive=stack)
     return Subject(
@@ -139,8 +141,8 @@ def pytorch_subjects(model_path: str | Path, threads: int | None = None, padded:
     import torch
 
     from edgec.heads import task_outputs
-    from edgec.iospec import SENTENCE_EMBEDDING
     from edgec.model import load_source_model, weights_file
+    from edgec_runtime.iospec import SENTENCE_EMBEDDING
 
     torch.set_num_threads(threads or cores())
     source = load_source_model(model_path)
@@ -273,9 +275,10 @@ def collect_subjects(
     """Subjects for `edgec bench PATH...`: packages as given (filtered by `backends`),
     a MODEL folder compiled for each of `backends` into `workdir`, and the PyTorch
     baseline from the MODEL or the first package's source model when it exists."""
-    from edgec.errors import BadInput
-    from edgec.package import opened, read_manifest
     from edgec.pipeline import parse_candidate
+    from edgec_runtime.archive import opened
+    from edgec_runtime.errors import BadInput
+    from edgec_runtime.manifest import read_manifest
 
     packages: list[Path] = []
     models: list[Path] = []

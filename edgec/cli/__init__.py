@@ -23,7 +23,7 @@ from edgec.cli.info import inspect, list_backends, list_targets
 from edgec.cli.options import is_verbose, verbose_option
 from edgec.cli.predict import predict
 from edgec.cli.verify import verify
-from edgec.errors import EdgecError
+from edgec_runtime.errors import EdgecError
 
 EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it

@@ -15,7 +15,7 @@ from edgec.cli.options import (
     threads_option,
     verbose_option,
 )
-from edgec.errors import BadInput
+from edgec_runtime.errors import BadInput
 
 # Sizes past these are typos, and would exhaust memory or time before saying so.
 MAX_BATCH = 4096
@@ -195,15 +195,15 @@ def _length_limit(path: Path) -> tuple[int, str] | None:
     from edgec.bench.subjects import is_package
 
     if is_package(path):
-        from edgec.manifest import read_manifest
-        from edgec.package import opened
+        from edgec_runtime.archive import opened
+        from edgec_runtime.manifest import read_manifest
 
         with opened(path) as d:
             limit = (read_manifest(d).get("preprocessing") or {}).get("max_length")
         return (int(limit), "max_length") if limit else None
     if (path / "config.json").is_file():
-        from edgec import iospec
         from edgec.model_files import read_config
+        from edgec_runtime import iospec
 
         config = read_config(path, trust_remote_code=True)  # reads JSON; runs nothing
         limit = iospec.position_limit(

@@ -24,8 +24,8 @@ from edgec.cli.options import (
     trust_remote_code_option,
     verbose_option,
 )
-from edgec.errors import BadInput
 from edgec.gates import DEFAULT_MIN_RETENTION
+from edgec_runtime.errors import BadInput
 
 # Options that mean something only with --distill; giving one without it is a mistake.
 DISTILL_ONLY = (
@@ -207,12 +207,12 @@ def build(
       edgec build ./all-MiniLM-L6-v2 --eval-data corpus.csv -o dist/embedder
     """
     from edgec.backends.settings import parse_pairs
-    from edgec.manifest import package_digest
     from edgec.pipeline import BuildRequest, DataOptions
     from edgec.pipeline import build as run_build
     from edgec.targets import get_target
     from edgec.ui import RichUI
     from edgec.views import build_payload, candidates, package_summary
+    from edgec_runtime.manifest import package_digest
 
     _refuse_distill_options_without_distill(ctx, distill_student)
     request = BuildRequest(

@@ -18,7 +18,7 @@ import typing
 
 import click
 
-from edgec.errors import BadInput
+from edgec_runtime.errors import BadInput
 
 CLICK_TYPES = {float: click.FLOAT, int: click.INT, str: click.STRING, bool: click.BOOL}
 

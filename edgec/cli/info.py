@@ -65,10 +65,15 @@ def list_targets(targets_files, as_json):
 def inspect(package, digest, as_json):
     """Show a package's manifest and digest, and check every file's hash (exit 1 if one
     differs, a file is not listed, or the package does not match --digest)."""
-    from edgec.errors import VerificationFailed
-    from edgec.manifest import digest_problem, integrity_problems, package_digest, read_manifest
-    from edgec.package import opened
     from edgec.views import inspect_payload, package_details
+    from edgec_runtime.archive import opened
+    from edgec_runtime.errors import VerificationFailed
+    from edgec_runtime.manifest import (
+        digest_problem,
+        integrity_problems,
+        package_digest,
+        read_manifest,
+    )
 
     with opened(package) as directory:
         manifest = read_manifest(directory)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from edgec.errors import BadInput
 from edgec.gates import TASK_GATES
-from edgec.iospec import SUPPORTED_TASKS
+from edgec_runtime.errors import BadInput
+from edgec_runtime.iospec import SUPPORTED_TASKS
 
 VERBOSE_KEY = "edgec.verbose"
 
@@ -75,7 +75,7 @@ targets_option = click.option(
 
 package_argument = click.argument("package", type=click.Path(path_type=Path))
 
-# The package digest a deployment pins (edgec.manifest.package_digest): the library
+# The package digest a deployment pins (edgec_runtime.manifest.package_digest): the library
 # checks it, so a mismatch is edgec's exit 1 and a malformed pin its exit 2.
 digest_option = click.option(
     "--digest",

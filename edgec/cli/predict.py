@@ -17,8 +17,8 @@ from edgec.cli.options import (
     threads_option,
     verbose_option,
 )
-from edgec.errors import BadInput
-from edgec.iospec import AGGREGATION_STRATEGIES, SENTENCE_EMBEDDING, TOKEN_CLASSIFICATION
+from edgec_runtime.errors import BadInput
+from edgec_runtime.iospec import AGGREGATION_STRATEGIES, SENTENCE_EMBEDDING, TOKEN_CLASSIFICATION
 
 
 @click.command()
@@ -71,8 +71,8 @@ def predict(
     """
     import warnings
 
-    from edgec.runtime import load
     from edgec.views import predictions
+    from edgec_runtime import load
 
     if bool(texts) == bool(input_file):
         raise BadInput("give texts as arguments or --input FILE (one of them)")

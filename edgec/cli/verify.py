@@ -97,10 +97,10 @@ def verify(
       edgec verify dist/sentiment --eval-data test.csv --digest "$EDGEC_DIGEST"
     """
     from edgec.data import DataOptions
-    from edgec.errors import VerificationFailed
     from edgec.ui import SilentUI
     from edgec.verify.reports import failure_message, summary_lines, write_reports
     from edgec.verify.suite import verify_package
+    from edgec_runtime.errors import VerificationFailed
 
     report = verify_package(
         package,

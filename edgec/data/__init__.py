@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgec.errors import BadInput
+from edgec_runtime.errors import BadInput
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content")
 PAIR_COLUMNS = ("text_pair", "sentence2")

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgec.errors import BadInput
+from edgec_runtime.errors import BadInput
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 JSON_SUFFIXES = (".jsonl", ".json")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from edgec.distill.config import DistillConfig, Hyperparameters
 from edgec.distill.run import distill
-from edgec.errors import BadInput, VerificationFailed
 from edgec.gates import DEFAULT_MIN_RETENTION
+from edgec_runtime.errors import BadInput, VerificationFailed
 
 
 def distill_source(request, eval_set, workdir: Path, ui):

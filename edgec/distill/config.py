@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgec.errors import BackendUnavailable, BadInput
+from edgec_runtime.errors import BackendUnavailable, BadInput
 
 DEVICES = ("auto", "cpu", "cuda")
 

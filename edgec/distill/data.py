@@ -16,7 +16,7 @@ from typing import Any
 
 from edgec.distill.losses import IGNORE
 from edgec.distill.predict import predict_logits
-from edgec.errors import BadInput
+from edgec_runtime.errors import BadInput
 
 VALIDATION_SHARE = 0.1
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.batching import length_sorted_batches
+from edgec_runtime.batching import length_sorted_batches
 
 
 def encode(tokenizer, texts, pairs, max_length):

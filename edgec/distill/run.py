@@ -19,11 +19,11 @@ from edgec.distill.config import (
 from edgec.distill.data import load_data, training_rows
 from edgec.distill.report import build_report, plan_note, training_record, write_report
 from edgec.distill.students import build_student, parse_student_spec
-from edgec.errors import BadInput
-from edgec.iospec import task_spec
 from edgec.model import load_source_model, num_layers
 from edgec.model_files import peek_task
 from edgec.ui import SilentUI
+from edgec_runtime.errors import BadInput
+from edgec_runtime.iospec import task_spec
 
 
 def distill(config: DistillConfig, ui=None, callbacks=None) -> dict:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgec.errors import BadInput
-from edgec.iospec import SUPPORTED_FAMILIES, derive_max_length
 from edgec.model import num_layers, position_limit
+from edgec_runtime.errors import BadInput
+from edgec_runtime.iospec import SUPPORTED_FAMILIES, derive_max_length
 
 LAYERS_PREFIX = "layers:"
 

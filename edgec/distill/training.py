@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from edgec.distill.losses import LossWeights
-from edgec.errors import BadInput
+from edgec_runtime.errors import BadInput
 
 CHECKPOINTS = "checkpoints"
 

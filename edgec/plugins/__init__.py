@@ -58,7 +58,7 @@ def backends() -> dict:
 
 
 def get_backend(name: str):
-    from edgec.errors import BadInput
+    from edgec_runtime.errors import BadInput
 
     known = backends()
     if name not in known:

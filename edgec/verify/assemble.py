@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 
 from edgec.gates import TASK_GATES
-from edgec.iospec import SEQUENCE_CLASSIFICATION
 from edgec.verify.checks import failure_lines
 from edgec.verify.results import eval_fingerprint
+from edgec_runtime.iospec import SEQUENCE_CLASSIFICATION
 
 # The checks that compare a package's answers with a reference's, per task. Checks that
 # only inform (ner-entity-f1-vs-reference) or only guard the labels are not parity.

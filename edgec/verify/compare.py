@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.runtime import softmax
 from edgec.verify.resolution import paired_accuracy, wilson_interval
 from edgec.verify.results import Result
 from edgec.verify.scores import label_metrics, label_permutation
+from edgec_runtime.predictors import softmax
 
 FLIPS_KEPT = 50
 NO_LABELS = "the eval data has no labels"

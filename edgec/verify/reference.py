@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.batching import length_sorted_batches
 from edgec.export import reference_inputs, torch_outputs
-from edgec.iospec import SENTENCE_EMBEDDING
+from edgec_runtime.batching import length_sorted_batches
+from edgec_runtime.iospec import SENTENCE_EMBEDDING
 
 
 def token_lengths(source, texts, pairs=None, max_length: int | None = None) -> list[int]:

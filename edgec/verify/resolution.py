@@ -187,7 +187,7 @@ def check_eval_size(task: str, eval_set, gates: dict, labels) -> None:
     """Exit 2 (BadInput) when `eval_set` is too small for `gates` to mean anything."""
     problems = eval_size_problems(task, eval_set, gates, labels)
     if problems:
-        from edgec.errors import BadInput
+        from edgec_runtime.errors import BadInput
 
         raise BadInput(
             f"{eval_set.source} is too small to verify against these gates: "

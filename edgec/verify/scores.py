@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.runtime import softmax
+from edgec_runtime.predictors import softmax
 
 ECE_BINS = 15
 # When some other assignment of label names to the model's outputs beats the one in

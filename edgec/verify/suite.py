@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgec.gates import resolve_gates
-from edgec.iospec import SENTENCE_EMBEDDING, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION
 from edgec.ui import SilentUI
 from edgec.verify.assemble import ASSEMBLED, assemble
 from edgec.verify.checks import check
@@ -42,6 +41,7 @@ from edgec.verify.results import (
     reference_result,
     same_data_as_build,
 )
+from edgec_runtime.iospec import SENTENCE_EMBEDDING, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION
 
 
 def verify_against_source(source, predictor, eval_set, thresholds, ui=None) -> dict:
@@ -131,9 +131,15 @@ def verify_package(
     one that fails its integrity check, is not run: it is not the package pinned.
     """
     from edgec.data import DataOptions
-    from edgec.manifest import digest_problem, integrity_problems, package_digest, read_manifest
-    from edgec.package import opened
-    from edgec.runtime import checking_predictor, task_of
+    from edgec.runtime import checking_predictor
+    from edgec_runtime.archive import opened
+    from edgec_runtime.manifest import (
+        digest_problem,
+        integrity_problems,
+        package_digest,
+        read_manifest,
+    )
+    from edgec_runtime.predictors import task_of
 
     ui = ui or SilentUI()
     started = time.perf_counter()
@@ -146,7 +152,7 @@ def verify_package(
         task = task_of(manifest)["name"]
         eval_set = data.load_for(task, eval_data, {name: i for i, name in enumerate(labels)})
         if len(eval_set) == 0:
-            from edgec.errors import BadInput
+            from edgec_runtime.errors import BadInput
 
             raise BadInput(f"{eval_data} holds no examples")
         if not tokenizer_only:
@@ -226,7 +232,7 @@ def _reference_weight_problems(manifest, source, reference) -> list[str]:
 
 def _verify_with_reference(predictor, manifest, eval_set, gates, reference, trust, ui) -> dict:
     from edgec.model import load_source_model
-    from edgec.runtime import task_of
+    from edgec_runtime.predictors import task_of
 
     with ui.step(f"loading the reference {reference}"):
         source = load_source_model(
@@ -252,7 +258,7 @@ def _verify_tokenizer_only(directory, manifest, eval_set, gates, reference, trus
     """`edgec verify --tokenizer-only`: the tokenizer checks alone, against the source
     tokenizer with --reference (whose weights must still be the build's), else against
     the tokenizer saved in the package."""
-    from edgec.runtime import task_of
+    from edgec_runtime.predictors import task_of
 
     files = _PackageFiles(Path(directory), manifest["preprocessing"], task_of(manifest))
     not_run = check("parity", [], skipped="not requested (--tokenizer-only)")

@@ -15,13 +15,13 @@ import time
 import numpy as np
 
 from edgec.gates import resolve_gates
-from edgec.runtime import softmax
 from edgec.ui import SilentUI
 from edgec.verify.assemble import assemble
 from edgec.verify.checks import check
 from edgec.verify.gate import labels_problems
 from edgec.verify.results import PREDICTION_DIGITS
 from edgec.verify.tokens import compare_tags, token_checks
+from edgec_runtime.predictors import softmax
 
 
 def tags_and_scores(word_logits: list[np.ndarray], labels: list[str]):

@@ -36,9 +36,10 @@ from pathlib import Path
 from edgec.backends import Backend, Compiled, Runner
 from edgec.backends.qdq import DEFAULT_OP_TYPES
 from edgec.backends.settings import BackendSettings, Option
-from edgec.backends.tensorrt import build, probe
-from edgec.errors import BackendUnavailable, BadInput
+from edgec.backends.tensorrt import build
 from edgec.plugins import hookimpl
+from edgec_runtime.errors import BadInput
+from edgec_runtime.runners.tensorrt import engine, probe
 
 
 class TensorRTBackend(Backend):
@@ -69,7 +70,7 @@ class TensorRTBackend(Backend):
         """Without TensorRT here, a build_on_device package's graph is checked with ONNX
         Runtime on the CPU: int8 with its Q/DQ nodes, other precisions in fp32."""
         if compiled.get("build_on_device") and self.available(settings.device.device):
-            from edgec.backends.ort_runner import OrtRunner
+            from edgec_runtime.runners.onnxruntime import OrtRunner
 
             what = (
                 "its int8 Q/DQ graph"
@@ -80,7 +81,7 @@ class TensorRTBackend(Backend):
                 f"ONNX Runtime on the CPU: the engine is built on the device at first load; "
                 f"{what} was checked here"
             )
-            runner = OrtRunner(Path(package_dir) / build.ONNX_FILE, threads=settings.device.threads)
+            runner = OrtRunner(Path(package_dir) / engine.ONNX_FILE, threads=settings.device.threads)
             return runner, where
         return self.load(package_dir, compiled, settings), None
 
@@ -108,27 +109,27 @@ class TensorRTBackend(Backend):
             # Ship the graph to build from; needs no TensorRT here.
             quantization = None
             if precision == "int8":
-                quantization = qdq_graph(src, workdir / build.ONNX_FILE, calibration, settings)
+                quantization = qdq_graph(src, workdir / engine.ONNX_FILE, calibration, settings)
             else:
-                (workdir / build.ONNX_FILE).write_bytes(src.read_bytes())
-            (workdir / build.RECIPE_FILE).write_text(recipe_text, encoding="utf-8")
+                (workdir / engine.ONNX_FILE).write_bytes(src.read_bytes())
+            (workdir / engine.RECIPE_FILE).write_text(recipe_text, encoding="utf-8")
             metadata = {"build_on_device": True, "recipe": recipe, "quantization": quantization}
-            return Compiled([build.ONNX_FILE, build.RECIPE_FILE], metadata)
+            return Compiled([engine.ONNX_FILE, engine.RECIPE_FILE], metadata)
 
         trt_version, gpu = probe.require_tensorrt_and_gpu()
         seed = settings.options["timing_cache"]
         if seed and Path(seed).is_file():
             # A cache from earlier builds on this GPU skips re-timing the same layers.
-            (workdir / build.TIMING_CACHE_FILE).write_bytes(Path(seed).read_bytes())
+            (workdir / engine.TIMING_CACHE_FILE).write_bytes(Path(seed).read_bytes())
         with tempfile.TemporaryDirectory(prefix="edgec-trt-") as tmp:
             graph, quantization = src, None
             if precision == "int8":
                 graph = Path(tmp) / "qdq.onnx"
                 quantization = qdq_graph(src, graph, calibration, settings)
-            facts = build.build_engine(
-                graph, recipe, workdir / build.ENGINE_FILE, workdir / build.TIMING_CACHE_FILE
+            facts = engine.build_engine(
+                graph, recipe, workdir / engine.ENGINE_FILE, workdir / engine.TIMING_CACHE_FILE
             )
-        (workdir / build.RECIPE_FILE).write_text(recipe_text, encoding="utf-8")
+        (workdir / engine.RECIPE_FILE).write_text(recipe_text, encoding="utf-8")
         metadata = {
             "tensorrt_version": trt_version,
             "gpu": {k: gpu[k] for k in ("name", "compute_capability")},
@@ -138,21 +139,7 @@ class TensorRTBackend(Backend):
             "quantization": quantization,
             **facts,
         }
-        return Compiled([build.ENGINE_FILE, build.TIMING_CACHE_FILE, build.RECIPE_FILE], metadata)
-
-    def load(self, package_dir: Path, compiled: dict, settings: BackendSettings) -> Runner:
-        from edgec.backends.tensorrt import runner
-
-        package_dir = Path(package_dir)
-        trt_version, gpu = probe.require_tensorrt_and_gpu()
-        if compiled.get("build_on_device"):
-            engine = build.engine_on_device(package_dir, gpu)
-        else:
-            mismatch = runner.engine_mismatch(compiled, trt_version, gpu)
-            if mismatch:
-                raise BackendUnavailable(mismatch)
-            engine = package_dir / build.ENGINE_FILE
-        return runner.TensorRTRunner(engine.read_bytes())
+        return Compiled([engine.ENGINE_FILE, engine.TIMING_CACHE_FILE, engine.RECIPE_FILE], metadata)
 
 
 BACKEND = TensorRTBackend(

@@ -11,21 +11,8 @@ from pathlib import Path
 from edgec.backends.qdq import quantize_static_qdq
 from edgec.backends.settings import BackendSettings
 
+
 # Their reductions overflow or lose too much in fp16 (decomposed LayerNorm included).
-FP32_ONNX_OPS = ("LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt")
-
-
-def fp16_graph(src: Path, dst: Path) -> None:
-    """Cast the graph to fp16 for strongly typed builds, LayerNorm/Softmax kept in fp32:
-    TensorRT 11 has no precision flags, so the graph itself must say fp16."""
-    import onnx
-    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
-
-    model = onnx.load(str(src))
-    blocked = [*DEFAULT_OP_BLOCK_LIST, *FP32_ONNX_OPS]
-    onnx.save(convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked), str(dst))
-
-
 def qdq_graph(
     src: Path, dst: Path, calibration: list[dict] | None, settings: BackendSettings
 ) -> dict:

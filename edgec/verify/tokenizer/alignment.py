@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.entities import MISSING_WORD, first_subwords
+from edgec_runtime.entities import MISSING_WORD, first_subwords
 
 IGNORED_LABEL = -100  # what training puts on subwords after the first and on specials
 EXAMPLES_KEPT = 10

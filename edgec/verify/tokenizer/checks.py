@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.iospec import ENCODING_FIELDS, derive_max_length
 from edgec.model import position_limit
+from edgec_runtime.iospec import ENCODING_FIELDS, derive_max_length
 
 # model_max_length of a tokenizer that never set one (transformers' VERY_LARGE_INTEGER).
 UNSET_MAX_LENGTH = 10**6

@@ -8,7 +8,7 @@ from hypothesis, derandomized so every run compares the same strings.
 
 from __future__ import annotations
 
-from edgec.paths import cache_root
+from edgec_runtime.paths import cache_root
 
 GENERATED_EXAMPLES = 150
 

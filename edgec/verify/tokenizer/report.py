@@ -13,9 +13,7 @@ import json
 from pathlib import Path
 
 from edgec.gates import DEFAULT_GATES
-from edgec.iospec import ENCODING_FIELDS
 from edgec.model import position_limit
-from edgec.runtime import runtime_tokenizer
 from edgec.verify.checks import check
 from edgec.verify.tokenizer.checks import (
     compare_encodings,
@@ -35,6 +33,8 @@ from edgec.verify.tokenizer.checks import (
     unk_rate_problems,
 )
 from edgec.verify.tokenizer.probes import GENERATED_EXAMPLES, generated_inputs, probe_inputs
+from edgec_runtime.iospec import ENCODING_FIELDS
+from edgec_runtime.tokenizer import runtime_tokenizer
 
 SLOW_EVAL_TEXTS = 300  # the pure-Python second opinion is slow; a sample of eval texts
 NO_HYPOTHESIS = (

@@ -1,8 +1,9 @@
-"""ONNX Runtime sessions the way edgec runs a graph on the CPU.
+"""ONNX Runtime sessions the way edgec runs a graph on the CPU, and the runner of
+`onnxruntime` packages.
 
-Not a backend. The ONNX Runtime backend loads its packages with it, the export checks
-its graph against PyTorch with it, and TensorRT checks a build_on_device graph with it
-on a machine without a GPU; living here, none of them imports another backend.
+The compiler uses the same session too: its export checks the graph against PyTorch
+with it, and TensorRT checks a build_on_device graph with it on a machine without a
+GPU. onnxruntime is imported only when a session is made.
 """
 
 from __future__ import annotations
@@ -11,23 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.machine import cores
-
-
-def _threads(threads: int) -> int:
-    """Intra-op threads; 0 means every core the process may use (its affinity mask,
-    which on a shared or containerised machine is fewer than os.cpu_count()). More
-    than that (a target profile written for a bigger device) is cut to it: extra
-    threads only fight over the same cores."""
-    threads = int(threads or 0)
-    return min(threads, cores()) if threads > 0 else cores()
+from edgec_runtime.runners import RunnerPlugin, hookimpl, package_file
+from edgec_runtime.threads import intra_op_threads
 
 
 def session(path: Path, *, threads: int = 0, allow_spinning: bool = False):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
-    so.intra_op_num_threads = _threads(threads)
+    so.intra_op_num_threads = intra_op_threads(threads)
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -41,7 +34,7 @@ def session(path: Path, *, threads: int = 0, allow_spinning: bool = False):
 
 class OrtRunner:
     """Runs a graph; feeds only the inputs the graph declares, as int64, and returns its
-    one output (a task's logits or sentence embedding: edgec.iospec)."""
+    one output (a task's logits or sentence embedding: edgec_runtime.iospec)."""
 
     def __init__(self, path: Path, *, threads: int = 0, allow_spinning: bool = False):
         self.session = session(path, threads=threads, allow_spinning=allow_spinning)
@@ -52,3 +45,19 @@ class OrtRunner:
             name: np.ascontiguousarray(inputs[name], dtype=np.int64) for name in self.input_names
         }
         return self.session.run(None, feed)[0]
+
+
+def load(package_dir: Path, compiled: dict, settings) -> OrtRunner:
+    return OrtRunner(
+        package_file(package_dir, compiled),
+        threads=settings.device.threads,
+        allow_spinning=bool(settings.options.get("allow_spinning", False)),
+    )
+
+
+RUNNER = RunnerPlugin(name="onnxruntime", load=load, requires=("onnxruntime",), extra="onnxruntime")
+
+
+@hookimpl
+def register_runners(register):
+    register(RUNNER)

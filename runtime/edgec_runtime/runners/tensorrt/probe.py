@@ -15,7 +15,7 @@ import importlib.metadata
 import importlib.util
 import sys
 
-from edgec.errors import BackendUnavailable
+from edgec_runtime.errors import BackendUnavailable
 
 SUPPORTED_MAJORS = (10, 11)
 DISTRIBUTIONS = ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu11")

@@ -21,8 +21,7 @@ import json
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from edgec.errors import BadInput, VerificationFailed
-from edgec.model import sha256_of
+from edgec_runtime.errors import BadInput, VerificationFailed
 
 MANIFEST = "edgec.json"
 # 3: a `task` section (sequence-classification, token-classification or
@@ -55,6 +54,14 @@ REQUIRED_FIELDS = (
     ("preprocessing", "input_names", list),
     ("verification", "status", str),
 )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_manifest(directory: Path) -> dict:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgec.errors import BackendUnavailable
+from edgec_runtime.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     import tensorrt
