@@ -410,8 +410,22 @@ def verify_candidate(candidate, source, eval_set, thresholds, verify: bool, ui) 
     candidate.verification = verify_against_source(
         source, candidate.predictor, eval_set, thresholds, ui
     )
+    candidate.verification["device_record"] = record_for_devices(candidate.predictor, eval_set)
     if candidate.checked_on:
         candidate.verification["checked_on"] = candidate.checked_on
+
+
+def record_for_devices(predictor, eval_set) -> dict:
+    """Fingerprints of the eval data and of its tokens, so `edgec-run verify` can check a
+    package on a device without the source model (edgec_runtime.recorded)."""
+    from edgec_runtime.iospec import SEQUENCE_CLASSIFICATION
+    from edgec_runtime.recorded import device_record
+
+    words = getattr(eval_set, "words", None)  # a tagged set is checked on its words
+    if words is not None:
+        return device_record(predictor, words, None, pre_split=True)
+    classifier = predictor.task["name"] == SEQUENCE_CLASSIFICATION
+    return device_record(predictor, eval_set.texts, eval_set.pairs if classifier else None, False)
 
 
 def time_candidates(candidates: list[Candidate], text_set, ui) -> None:

@@ -15,14 +15,13 @@ from edgec.verify.checks import failure_lines, failure_messages
 from edgec.verify.compare import compare
 from edgec.verify.gate import parity_checks
 from edgec.verify.results import (
-    decode_predictions,
-    encode_predictions,
     eval_fingerprint,
     logits_result,
     recorded_package,
     recorded_reference,
 )
 from edgec.verify.scores import expected_calibration_error
+from edgec_runtime.recorded import decode_predictions, encode_predictions
 
 NAMES = ["negative", "positive"]
 

@@ -18,8 +18,7 @@ import numpy as np
 
 from edgec.ui import SilentUI
 from edgec.verify.reference import reference_logits
-
-PREDICTION_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+from edgec_runtime.recorded import decode_predictions
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,18 +71,6 @@ def eval_fingerprint(eval_set) -> str:
             parts.append(getattr(eval_set, extra))
     blob = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-def encode_predictions(logits: np.ndarray) -> str | None:
-    """The reference's predicted class per example, one base-36 digit each (compact
-    enough for the manifest; lets `edgec verify` re-check agreement without the model)."""
-    if logits.shape[1] > len(PREDICTION_DIGITS):
-        return None
-    return "".join(PREDICTION_DIGITS[i] for i in logits.argmax(axis=1))
-
-
-def decode_predictions(encoded: str) -> np.ndarray:
-    return np.array([PREDICTION_DIGITS.index(c) for c in encoded], dtype=np.int64)
 
 
 def same_data_as_build(verification: dict, eval_set) -> bool:

@@ -33,7 +33,6 @@ from edgec.verify.compare import compare
 from edgec.verify.gate import labels_problems, parity_checks, recorded_parity_checks
 from edgec.verify.resolution import check_eval_size
 from edgec.verify.results import (
-    encode_predictions,
     package_result,
     recorded_package,
     recorded_reference,
@@ -42,6 +41,7 @@ from edgec.verify.results import (
     same_data_as_build,
 )
 from edgec_runtime.iospec import SENTENCE_EMBEDDING, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION
+from edgec_runtime.recorded import encode_predictions
 
 
 def verify_against_source(source, predictor, eval_set, thresholds, ui=None) -> dict:

@@ -19,9 +19,9 @@ from edgec.ui import SilentUI
 from edgec.verify.assemble import assemble
 from edgec.verify.checks import check
 from edgec.verify.gate import labels_problems
-from edgec.verify.results import PREDICTION_DIGITS
 from edgec.verify.tokens import compare_tags, token_checks
 from edgec_runtime.predictors import softmax
+from edgec_runtime.recorded import decode_tags, encode_tags
 
 
 def tags_and_scores(word_logits: list[np.ndarray], labels: list[str]):
@@ -39,19 +39,6 @@ def tags_and_scores(word_logits: list[np.ndarray], labels: list[str]):
         )
         scores.append([float(p.max()) if k else 0.0 for p, k in zip(probs, kept, strict=True)])
     return tags, scores
-
-
-def encode_tags(tags: list[list[str]], labels: list[str]) -> list[str] | None:
-    """The reference's tags, one base-36 digit per word and a string per sentence: lets
-    `edgec verify` re-check agreement and entity F1 without the model."""
-    if len(labels) > len(PREDICTION_DIGITS):
-        return None
-    index = {name: i for i, name in enumerate(labels)}
-    return ["".join(PREDICTION_DIGITS[index[t]] for t in sentence) for sentence in tags]
-
-
-def decode_tags(encoded: list[str], labels: list[str]) -> list[list[str]]:
-    return [[labels[PREDICTION_DIGITS.index(c)] for c in sentence] for sentence in encoded]
 
 
 def headline(report: dict) -> dict:
