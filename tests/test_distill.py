@@ -17,6 +17,7 @@ from conftest import random_sentences, write_csv
 
 from edgec.cli import cli
 from edgec.distill import DistillConfig, Hyperparameters, distill
+from edgec.distill.processes import cores
 from edgec.distill.students import (
     build_student,
     expected_speedup,
@@ -281,12 +282,21 @@ def test_resume_continues_an_interrupted_run(tiny_bert, train_csv, tmp_path):
         (["--student", "layers:1", "--logging-steps", "0"], 2, "--logging-steps must be >= 1"),
         (["--student", "layers:1", "--eval-steps", "-1"], 2, "--eval-steps must be >= 1"),
         (["--student", "layers:1", "--patience", "0"], 2, "--patience must be >= 1"),
+        (["--student", "layers:1", "--processes", "0"], 2, "--processes 0: give 1 or more"),
+        (["--student", "layers:1", "--processes", "two"], 2, "'two' is not a whole number"),
+        (
+            ["--student", "layers:1", "--processes", str(cores() + 1)],
+            2,
+            f"CPU cores to edgec; use at most --processes {cores()}",
+        ),
+        (["--student", "layers:1", "--processes", "2", "--device", "cuda"], 2, "CPU processes"),
+        (["--student", "layers:1", "--resume"], 2, "holds no checkpoint to resume from"),
     ],
 )
 def test_bad_input_cli(tiny_bert, train_csv, tmp_path, args, code, message):
     import torch
 
-    if "cuda" in args and torch.cuda.is_available():
+    if "cuda" in args and "--processes" not in args and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     result = run_cli("distill", tiny_bert, "--train-data", train_csv, "-o", tmp_path / "s", *args)
     assert result.exit_code == code, result.output

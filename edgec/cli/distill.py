@@ -17,6 +17,7 @@ from edgec.cli.options import (
     data_file_option,
     device_option,
     force_option,
+    is_verbose,
     json_option,
     max_length_option,
     output_option,
@@ -24,8 +25,27 @@ from edgec.cli.options import (
     verbose_option,
 )
 
+ARGV_KEY = "edgec.distill.argv"
 
-@click.command(cls=HyperparameterCommand, hyperparameters_before="device")
+
+class DistillCommand(HyperparameterCommand):
+    """Keeps the command's own arguments: `--processes` hands them to each worker."""
+
+    def parse_args(self, ctx, args):
+        ctx.meta[ARGV_KEY] = list(args)
+        return super().parse_args(ctx, args)
+
+
+def _process_count(_ctx, param, value):
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        from edgec_runtime.errors import BadInput
+
+        raise BadInput(f"--processes {value!r} is not a whole number: give 1 or more") from None
+
+
+@click.command(cls=DistillCommand, hyperparameters_before="device")
 @click.argument("teacher", type=click.Path(path_type=Path))
 @click.option(
     "--student",
@@ -51,7 +71,20 @@ from edgec.cli.options import (
 @device_option("--device", help="auto: CUDA (bf16/fp16 autocast) when present, else CPU.")
 @max_length_option("Token limit (default: the teacher's).")
 @trust_remote_code_option()
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoints.")
+@click.option(
+    "--processes",
+    default="1",
+    show_default=True,
+    metavar="N",
+    callback=_process_count,
+    help="Train with N local CPU processes (data parallel, gloo; torch's launcher). "
+    "--batch-size is per process.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue from the last complete checkpoint in OUTPUT/checkpoints.",
+)
 @force_option("Replace an existing OUTPUT.")
 @click.option("--keep-checkpoints", is_flag=True, help="Keep OUTPUT/checkpoints when done.")
 @json_option
@@ -70,6 +103,7 @@ def distill(
     device,
     max_length,
     trust_remote_code,
+    processes,
     resume,
     force,
     keep_checkpoints,
@@ -86,6 +120,12 @@ def distill(
     with distill-report.json. --device cuda without CUDA exits 3.
 
     \b
+    Several processes (data parallel; rank 0 writes OUTPUT and reports):
+      edgec distill ... --processes 2
+      torchrun --nproc-per-node 2 -m edgec distill ...
+      accelerate launch --multi_gpu --num_processes 2 -m edgec distill ...
+
+    \b
     Example:
       edgec distill ./teacher --student layers:3 --train-data train.csv \\
           --validation-data val.csv --eval-data test.csv --epochs 2 -o ./student
@@ -93,8 +133,13 @@ def distill(
     from edgec.data import DataOptions
     from edgec.distill import DistillConfig, Hyperparameters
     from edgec.distill import distill as run_distill
+    from edgec.distill import processes as procs
     from edgec.distill.report import summary_rows
     from edgec.ui import RichUI
+    from edgec_runtime.errors import EdgecError
+
+    ctx = click.get_current_context()
+    procs.check_processes(processes, device)
 
     config = DistillConfig(
         teacher=teacher,
@@ -113,7 +158,30 @@ def distill(
         force=force,
         keep_checkpoints=keep_checkpoints,
     )
-    report = run_distill(config, RichUI(quiet=as_json))
+    if processes > 1 and not procs.launched_by_edgec():
+        from edgec.distill.run import preflight
+
+        preflight(config)  # a mistake is one line here, not one per process
+        try:
+            procs.launch(processes, [*ctx.meta[ARGV_KEY], "--device", "cpu"], is_verbose(ctx))
+        except procs.ProcessesFailed as e:
+            if str(e):
+                click.secho(f"error: {e}", err=True, fg="red")
+            ctx.exit(e.exit_code)
+        return
+    try:
+        report = run_distill(config, RichUI(quiet=as_json or not procs.is_main()))
+    except EdgecError as e:
+        # rank 0 prints the one line; under --processes the launcher prints it
+        if procs.settle_error(e):
+            ctx.exit(e.exit_code)
+        raise
+    except KeyboardInterrupt:
+        if procs.launched_by_edgec() or not procs.is_main():
+            ctx.exit(130)
+        raise
+    if report is None:  # not rank 0: it only trained
+        return
     if as_json:
         render.print_json(report)
     else:

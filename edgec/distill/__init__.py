@@ -4,7 +4,8 @@ One module per job: `config` (the request and its checks), `students` (building 
 student), `data` (the texts, labelled once by the teacher), `losses` (the objective),
 `trainer` (the KD Trainer), `training` (running it and saving the student),
 `progress` (the terminal bar), `predict` (logits for raw texts), `report` (what the
-student kept); `run.distill` calls them in order.
+student kept), `processes` (several data-parallel processes: ranks, the launcher);
+`run.distill` calls them in order.
 """
 
 from edgec.distill.config import DistillConfig, Hyperparameters

@@ -100,8 +100,9 @@ def _validation_accuracy_at(state) -> float | None:
     )
 
 
-def training_record(trainer, seconds: float, resumed: bool, validation) -> dict:
-    """The report's `training` section: how long, how far, which checkpoint, where."""
+def training_record(trainer, seconds: float, resumed_from, validation) -> dict:
+    """The report's `training` section: how long, how far, which checkpoint, where, on
+    how many processes, and the checkpoint a --resume continued from (or None)."""
     import torch
 
     state, args = trainer.state, trainer.args
@@ -118,7 +119,12 @@ def training_record(trainer, seconds: float, resumed: bool, validation) -> dict:
         "device": "cpu" if args.use_cpu else "cuda",
         "mixed_precision": "bf16" if args.bf16 else "fp16" if args.fp16 else None,
         "torch_threads": torch.get_num_threads(),
-        "resumed": resumed,
+        "processes": args.world_size,
+        "global_batch_size": args.per_device_train_batch_size
+        * args.gradient_accumulation_steps
+        * args.world_size,
+        "resumed": resumed_from is not None,
+        "resumed_from": Path(resumed_from).name if resumed_from else None,
         "log": [
             {k: v for k, v in entry.items() if k != "total_flos"} for entry in state.log_history
         ],
@@ -186,6 +192,16 @@ def write_report(report: dict, out: Path) -> None:
     (Path(out) / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n")
 
 
+def _training_time(training: dict) -> str:
+    text = f"{training['seconds']:.0f} s, {training['steps']} steps"
+    processes = training.get("processes", 1)
+    if processes > 1:
+        text += f", {processes} processes (global batch {training['global_batch_size']})"
+    if training.get("resumed_from"):
+        text += f", resumed from {training['resumed_from']}"
+    return text
+
+
 def summary_rows(report: dict) -> list[tuple[str, str]]:
     """Rows for the terminal table: teacher vs student."""
     t, s = report["teacher"], report["student"]
@@ -214,9 +230,6 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             f"{report['speed']['ratio']:.2f}x (torch on this machine)",
         ),
         ("evaluated on", f"{report['eval_data']} ({report['examples']} texts)"),
-        (
-            "training time",
-            f"{report['training']['seconds']:.0f} s, {report['training']['steps']} steps",
-        ),
+        ("training time", _training_time(report["training"])),
     ]
     return rows

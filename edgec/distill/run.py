@@ -8,7 +8,7 @@ the student kept. Each step is a function of the module named for its job.
 
 from __future__ import annotations
 
-from edgec.distill import training
+from edgec.distill import processes, training
 from edgec.distill.config import (
     DistillConfig,
     check_hyperparameters,
@@ -26,14 +26,30 @@ from edgec_runtime.errors import BadInput
 from edgec_runtime.iospec import task_spec
 
 
-def distill(config: DistillConfig, ui=None, callbacks=None) -> dict:
-    """Train the student, save it to `config.output`, return (and save) the report."""
-    training.offline_and_quiet()
-    ui = ui or SilentUI()
-    hp = config.hp
-    check_hyperparameters(hp)
-    spec = parse_student_spec(config.student)
+def preflight(config: DistillConfig) -> str:
+    """The checks that need no model or data (the recipe, the student spec, the device,
+    the output folder); the device to train on. `edgec distill --processes` runs them
+    before it launches anything."""
+    check_hyperparameters(config.hp)
+    parse_student_spec(config.student)
     device = resolve_device(config.device)
+    training.check_output(config)
+    return device
+
+
+def distill(config: DistillConfig, ui=None, callbacks=None) -> dict | None:
+    """Train the student, save it to `config.output`, return (and save) the report.
+
+    Under a launcher (torchrun, accelerate launch, `edgec distill --processes`) every
+    process calls this; they train together, and rank 0 alone writes the student and
+    the report and speaks through `ui`. The other ranks return None.
+    """
+    training.offline_and_quiet()
+    main = processes.is_main()
+    ui = (ui or SilentUI()) if main else SilentUI()
+    hp = config.hp
+    device = processes.local_device(preflight(config))
+    spec = parse_student_spec(config.student)
 
     task = peek_task(config.teacher, None, config.trust_remote_code)
     if not task_spec(task).distillable:
@@ -48,24 +64,30 @@ def distill(config: DistillConfig, ui=None, callbacks=None) -> dict:
     student = build_student(spec, teacher, config.max_length)
     check_transfer(hp, teacher, student)
     data = load_data(config, teacher, ui)
-    out = training.prepare_output(config)
     ui.info(plan_note(teacher, student))
 
     rows = training_rows(data, teacher, student, device)
     layer_map = parse_layer_map(
         hp.layer_map, num_layers(teacher.config), num_layers(student.model.config)
     )
-    args = training.training_arguments(hp, out, device, len(rows[0]))
+    out = training.check_output(config)
+    args = training.training_arguments(hp, out, device, len(rows[0]), processes.world_size())
+    with args.main_process_first(desc="preparing the output folder"):
+        if main:
+            training.prepare_output(config)
+    resume_from = training.resume_checkpoint(out) if config.resume else None
     trainer = training.build_trainer(
         hp, args, student, teacher, rows, layer_map, getattr(ui, "console", None), callbacks
     )
-    seconds = training.train(trainer, config.resume)
-    training.save_student(trainer, student, out, config.keep_checkpoints)
+    seconds = training.train(trainer, resume_from)
+    training.save_student(trainer, student, out, config.keep_checkpoints, main)
+    if not main:
+        return None
 
-    record = training_record(trainer, seconds, config.resume, data.validation)
+    record = training_record(trainer, seconds, resume_from, data.validation)
     report = build_report(config, teacher, student, data, record, layer_map)
     write_report(report, out)
     return report
 
 
-__all__ = ["distill"]
+__all__ = ["distill", "preflight"]

@@ -37,39 +37,83 @@ def seed_everything(seed: int) -> None:
     set_seed(seed)
 
 
-def prepare_output(config) -> Path:
-    """The output folder, empty, or holding the checkpoints that --resume continues."""
+def check_output(config) -> Path:
+    """Refuse an output folder the run may not use, before any work (read-only, so
+    every process of a multi-process run can check it)."""
     out = Path(config.output)
     checkpoints = out / CHECKPOINTS
     if config.resume:
-        if not any(checkpoints.glob("checkpoint-*")):
-            raise BadInput(
-                f"--resume: {checkpoints} holds no checkpoint to resume from; drop --resume"
-            )
+        if resume_checkpoint(out) is None:
+            partial = any(checkpoints.glob("checkpoint-*"))
+            held = "only incomplete checkpoints" if partial else "no checkpoint"
+            raise BadInput(f"--resume: {checkpoints} holds {held} to resume from; drop --resume")
+        return out
+    if out.exists() and any(out.iterdir()) and not config.force:
+        hint = (
+            "pass --resume to continue the interrupted run or --force to start over"
+            if checkpoints.is_dir()
+            else "pass --force to replace it or choose another -o"
+        )
+        raise BadInput(f"{out} already exists and is not empty: {hint}")
+    return out
+
+
+def prepare_output(config) -> Path:
+    """The output folder, empty, or holding the checkpoints that --resume continues
+    (then without the incomplete ones a kill left behind). Rank 0's job."""
+    out = check_output(config)
+    if config.resume:
+        for folder in (out / CHECKPOINTS).glob("checkpoint-*"):
+            if not complete_checkpoint(folder):
+                shutil.rmtree(folder, ignore_errors=True)
         return out
     if out.exists() and any(out.iterdir()):
-        if not config.force:
-            hint = (
-                "pass --resume to continue the interrupted run or --force to start over"
-                if checkpoints.is_dir()
-                else "pass --force to replace it or choose another -o"
-            )
-            raise BadInput(f"{out} already exists and is not empty: {hint}")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
-def training_arguments(hp, out: Path, device: str, rows: int):
-    """The Trainer's `TrainingArguments` for the recipe `hp` on `rows` training rows."""
+def complete_checkpoint(folder: Path) -> bool:
+    """Did the Trainer finish writing this checkpoint? It writes the weights, the
+    optimizer, scheduler and RNG states, then `trainer_state.json` last; a run killed
+    (SIGKILL) or interrupted (SIGINT) while saving leaves a folder without a readable
+    state file, which the Trainer's own `resume_from_checkpoint=True` would pick."""
+    import json
+
+    try:
+        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+        names = {p.name for p in folder.iterdir()}
+    except (OSError, ValueError):
+        return False
+    weights = {"model.safetensors", "pytorch_model.bin"} & names
+    return bool(weights) and {"optimizer.pt", "scheduler.pt"} <= names
+
+
+def resume_checkpoint(out: Path) -> Path | None:
+    """The last complete checkpoint under `out`, or None."""
+    folders = []
+    for folder in (Path(out) / CHECKPOINTS).glob("checkpoint-*"):
+        step = folder.name.rsplit("-", 1)[1]
+        if step.isdigit() and complete_checkpoint(folder):
+            folders.append((int(step), folder))
+    return max(folders)[1] if folders else None
+
+
+def training_arguments(hp, out: Path, device: str, rows: int, processes: int = 1):
+    """The Trainer's `TrainingArguments` for the recipe `hp` on `rows` training rows,
+    trained by `processes` data-parallel processes (--batch-size is per process).
+
+    Creating them starts the processes' group (gloo on the CPU) when a launcher
+    started several."""
     import torch
     from transformers import TrainingArguments
 
-    steps_per_epoch = max(1, math.ceil(rows / (hp.batch_size * hp.grad_accum)))
+    global_batch = hp.batch_size * hp.grad_accum * processes
+    steps_per_epoch = max(1, math.ceil(rows / global_batch))
     eval_steps = hp.eval_steps or steps_per_epoch
     if hp.max_steps:
         eval_steps = min(eval_steps, hp.max_steps)
-    cuda = device == "cuda"
+    cuda = device.startswith("cuda")
     bf16 = cuda and torch.cuda.is_bf16_supported()
     return TrainingArguments(
         output_dir=str(out / CHECKPOINTS),
@@ -89,6 +133,8 @@ def training_arguments(hp, out: Path, device: str, rows: int):
         save_steps=eval_steps,
         save_total_limit=2,
         load_best_model_at_end=True,
+        # --resume continues early stopping where it was (its patience counter), too.
+        restore_callback_states_from_checkpoint=True,
         # The distillation loss on validation, not its accuracy: on a few hundred
         # sentences accuracy moves in steps of a sentence or two and picked an early
         # checkpoint 2 points worse on test (benchmarks/NOTES.md, distillation).
@@ -106,6 +152,9 @@ def training_arguments(hp, out: Path, device: str, rows: int):
         bf16=bf16,
         fp16=cuda and not bf16,
         dataloader_pin_memory=cuda,
+        ddp_backend="gloo" if processes > 1 and not cuda else None,
+        # every parameter of a *ForSequenceClassification student takes part in its loss
+        ddp_find_unused_parameters=False,
     )
 
 
@@ -144,17 +193,24 @@ def build_trainer(hp, args, student, teacher, rows, layer_map, console=None, cal
     return trainer
 
 
-def train(trainer, resume: bool) -> float:
-    """Run (or continue) the training; seconds it took."""
+def train(trainer, resume_from: Path | None) -> float:
+    """Run (or continue, from the checkpoint `resume_from`) the training; seconds it took."""
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     return time.perf_counter() - started
 
 
-def save_student(trainer, student, out: Path, keep_checkpoints: bool) -> None:
+def save_student(trainer, student, out: Path, keep_checkpoints: bool, main: bool = True) -> None:
     """Write the best checkpoint's model and the student's tokenizer (truncating where
-    training did) to `out`; `student.model` becomes that model, in eval mode."""
+    training did) to `out`; `student.model` becomes that model, in eval mode. Only the
+    main process writes; the others wait until every process is past training, so no
+    checkpoint is removed while one still reads it."""
+    from edgec.distill.processes import barrier
+
     student.model = trainer.model.eval()
+    barrier()
+    if not main:
+        return
     student.model.save_pretrained(out)
     student.tokenizer.model_max_length = student.max_length
     student.tokenizer.save_pretrained(out)
