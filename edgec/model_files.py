@@ -19,7 +19,10 @@ from edgec_runtime.iospec import SUPPORTED_FAMILIES
 
 def read_config(path: Path, trust_remote_code: bool) -> dict:
     if not path.exists():
-        raise BadInput(f"model path {path} does not exist: pass a Hugging Face model directory")
+        raise BadInput(
+            f"model path {path} does not exist: pass a Hugging Face model directory or a "
+            "hub id (org/name)"
+        )
     if not (path / "config.json").is_file():
         raise BadInput(
             f"{path} is not a Hugging Face model directory (no config.json): "

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from contextlib import redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgec.data import DataOptions
@@ -31,7 +31,7 @@ LATENCY_RUNS = 20  # batch-1 calls per candidate when comparing several
 
 @dataclass
 class BuildRequest:
-    model: Path
+    model: Path | str  # a model folder, or a Hugging Face hub id (edgec.hub)
     target: object
     output: Path
     task: str | None = None  # default: detected from the model folder (edgec.model)
@@ -43,6 +43,7 @@ class BuildRequest:
     data: DataOptions = field(default_factory=DataOptions)
     max_length: int | None = None
     trust_remote_code: bool = False
+    revision: str | None = None  # of a hub id: a branch, tag or commit (default main)
     thresholds: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
     verify: bool = True
@@ -256,6 +257,7 @@ def load_sets(request: BuildRequest, task: str, label2id: dict):
 def _build(request: BuildRequest, ui) -> dict:
     from edgec.export import export_onnx
     from edgec.gates import resolve_gates
+    from edgec.hub import resolve_model
     from edgec.model import load_source_model
     from edgec.model_files import model_folder, peek_label2id, peek_task
     from edgec.outputs import work_prefix
@@ -276,6 +278,10 @@ def _build(request: BuildRequest, ui) -> dict:
         )
     check_calibration(pairs, request)
     thresholds = resolve_gates(target.verify, request.thresholds)
+    model = resolve_model(request.model, request.revision)  # a hub id: its cached snapshot
+    if model.repo:
+        ui.info(f"{model.repo} at commit {model.revision[:12]} ({model.path})")
+    request = replace(request, model=model.path)
 
     task = peek_task(request.model, request.task, request.trust_remote_code)
     if request.distill and not task_spec(task).distillable:
@@ -323,9 +329,10 @@ def _build(request: BuildRequest, ui) -> dict:
             )
         source.tokenizer.save_pretrained(work / "tokenizer")
         common = {
-            "source_model": describe_student(source, request)
-            if distillation
-            else source.describe(),
+            "source_model": {
+                **(describe_student(source, request) if distillation else source.describe()),
+                **model.record(),  # a hub model: hub_repo, hub_revision (the commit)
+            },
             "task": source.task_record(),
             "labels": source.labels,
             "distillation": distillation,
@@ -410,22 +417,8 @@ def verify_candidate(candidate, source, eval_set, thresholds, verify: bool, ui) 
     candidate.verification = verify_against_source(
         source, candidate.predictor, eval_set, thresholds, ui
     )
-    candidate.verification["device_record"] = record_for_devices(candidate.predictor, eval_set)
     if candidate.checked_on:
         candidate.verification["checked_on"] = candidate.checked_on
-
-
-def record_for_devices(predictor, eval_set) -> dict:
-    """Fingerprints of the eval data and of its tokens, so `edgec-run verify` can check a
-    package on a device without the source model (edgec_runtime.recorded)."""
-    from edgec_runtime.iospec import SEQUENCE_CLASSIFICATION
-    from edgec_runtime.recorded import device_record
-
-    words = getattr(eval_set, "words", None)  # a tagged set is checked on its words
-    if words is not None:
-        return device_record(predictor, words, None, pre_split=True)
-    classifier = predictor.task["name"] == SEQUENCE_CLASSIFICATION
-    return device_record(predictor, eval_set.texts, eval_set.pairs if classifier else None, False)
 
 
 def time_candidates(candidates: list[Candidate], text_set, ui) -> None:

@@ -8,6 +8,7 @@ import click
 
 from edgec.cli import hyperparameters, render
 from edgec.cli.options import (
+    HUB_DATA,
     column_options,
     data_file_option,
     device_option,
@@ -17,6 +18,7 @@ from edgec.cli.options import (
     key_value_option,
     max_length_option,
     output_option,
+    revision_option,
     targets_option,
     task_option,
     threshold_options,
@@ -61,7 +63,7 @@ def _refuse_distill_options_without_distill(ctx: click.Context, student: str | N
 @data_file_option(
     "--eval-data",
     help="Labeled (or unlabeled) texts the package is verified on: CSV, TSV, JSONL, "
-    "Parquet or a dataset folder.",
+    f"Parquet, a dataset folder, {HUB_DATA} (e.g. hf://datasets/stanfordnlp/sst2@validation).",
 )
 @data_file_option(
     "--calibration-data", help="Texts for static quantization (default: the eval data)."
@@ -93,6 +95,9 @@ def _refuse_distill_options_without_distill(ctx: click.Context, student: str | N
     "Token limit, for tokenizers that record none (default: the tokenizer's "
     "model_max_length, capped by the position embeddings). A limit other than the one "
     "training used fails the tokenizer check: that is what it is for."
+)
+@revision_option(
+    "With a Hugging Face hub id as MODEL: the branch, tag or commit sha (default: main)."
 )
 @trust_remote_code_option()
 @task_option
@@ -159,6 +164,7 @@ def build(
     text_pair_column,
     label_column,
     max_length,
+    revision,
     trust_remote_code,
     task,
     max_accuracy_drop,
@@ -180,7 +186,13 @@ def build(
     as_json,
 ):
     """Compile MODEL (a fine-tuned Hugging Face classifier, NER tagger or
-    sentence-transformers folder) into a verified package.
+    sentence-transformers folder, or its Hugging Face hub id) into a verified package.
+
+    \b
+    MODEL as a hub id (org/name or name; a folder of that name wins) comes from
+    the Hugging Face cache, downloaded there first when online: only the cache
+    with HF_HUB_OFFLINE=1 or when the hub cannot be reached. Any data option
+    takes one split of a hub data set too: hf://datasets/ORG/NAME[:CONFIG]@SPLIT.
 
     \b
     Steps: load -> export ONNX (checked against PyTorch) -> compile for the
@@ -193,6 +205,8 @@ def build(
     folder) for classifiers; CoNLL (token TAB tag per line), JSON Lines with
     tokens and ner_tags, or a dataset folder for taggers; any text file for
     embedders (text pairs with a score column add a Spearman check).
+    A hub data set is read as its data files are (a ClassLabel column maps by
+    label name); a tagger's needs tokens and ner_tags columns.
 
     \b
     Examples:
@@ -205,6 +219,8 @@ def build(
           --eval-data test.csv -o dist/student
       edgec build ./ner-tagger --eval-data test.conll -o dist/ner
       edgec build ./all-MiniLM-L6-v2 --eval-data corpus.csv -o dist/embedder
+      edgec build distilbert-base-uncased-finetuned-sst-2-english \\
+          --eval-data hf://datasets/stanfordnlp/sst2@validation -o dist/sst2
     """
     from edgec.backends.settings import parse_pairs
     from edgec.pipeline import BuildRequest, DataOptions
@@ -226,6 +242,7 @@ def build(
         pick=pick,
         data=DataOptions(text_column, text_pair_column, label_column),
         max_length=max_length,
+        revision=revision,
         trust_remote_code=trust_remote_code,
         task=task,
         thresholds=thresholds(max_accuracy_drop, min_agreement, max_class_drop, gate_pairs),

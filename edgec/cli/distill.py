@@ -21,6 +21,7 @@ from edgec.cli.options import (
     json_option,
     max_length_option,
     output_option,
+    revision_option,
     trust_remote_code_option,
     verbose_option,
 )
@@ -70,6 +71,7 @@ def _process_count(_ctx, param, value):
 @column_options("the data files")
 @device_option("--device", help="auto: CUDA (bf16/fp16 autocast) when present, else CPU.")
 @max_length_option("Token limit (default: the teacher's).")
+@revision_option("With a Hugging Face hub id as TEACHER: the branch, tag or commit sha.")
 @trust_remote_code_option()
 @click.option(
     "--processes",
@@ -102,6 +104,7 @@ def distill(
     label_column,
     device,
     max_length,
+    revision,
     trust_remote_code,
     processes,
     resume,
@@ -110,7 +113,8 @@ def distill(
     as_json,
     **hyperparameters,
 ):
-    """Distil TEACHER (a fine-tuned classifier folder) into a smaller student.
+    """Distil TEACHER (a fine-tuned classifier folder, or its Hugging Face hub id)
+    into a smaller student. A data option takes hf://datasets/ORG/NAME[:CONFIG]@SPLIT.
 
     \b
     Loss: alpha * T^2 * KL(teacher || student at T) + (1 - alpha) * CE(labels),
@@ -135,11 +139,13 @@ def distill(
     from edgec.distill import distill as run_distill
     from edgec.distill import processes as procs
     from edgec.distill.report import summary_rows
+    from edgec.hub import resolve_model
     from edgec.ui import RichUI
     from edgec_runtime.errors import EdgecError
 
     ctx = click.get_current_context()
     procs.check_processes(processes, device)
+    teacher = resolve_model(teacher, revision).path  # a hub id: its cached snapshot
 
     config = DistillConfig(
         teacher=teacher,

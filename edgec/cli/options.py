@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from edgec.gates import TASK_GATES
+from edgec.hub import DATASET_SYNTAX
 from edgec_runtime.errors import BadInput
 from edgec_runtime.iospec import SUPPORTED_TASKS
 
@@ -85,10 +86,20 @@ digest_option = click.option(
 )
 
 
+# how a data option's help names a hub data set (edgec.hub)
+HUB_DATA = f"or a hub data set, {DATASET_SYNTAX}"
+
+
 def data_file_option(*flags: str, help: str, required: bool = False):
-    """A data file (CSV, TSV, JSONL, Parquet or a dataset folder); the library checks
-    that it exists, so the message and exit code are edgec's own."""
+    """A data file (CSV, TSV, JSONL, Parquet, a dataset folder, or a hub data set
+    hf://datasets/...); the library checks that it exists, so the message and exit code
+    are edgec's own."""
     return click.option(*flags, required=required, type=click.Path(path_type=Path), help=help)
+
+
+def revision_option(help: str):
+    """`--revision REV` of a Hugging Face hub id (edgec.hub): a branch, tag or commit."""
+    return click.option("--revision", metavar="REV", help=help)
 
 
 def output_option(help: str):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from edgec.cli import render
 from edgec.cli.options import (
+    HUB_DATA,
     column_options,
     data_file_option,
     digest_option,
@@ -13,6 +16,7 @@ from edgec.cli.options import (
     json_option,
     package_argument,
     report_file_option,
+    revision_option,
     threshold_options,
     thresholds,
     trust_remote_code_option,
@@ -25,15 +29,19 @@ from edgec.cli.options import (
 @data_file_option(
     "--eval-data",
     required=True,
-    help="Texts to verify on (labeled for accuracy checks): CSV, TSV, JSONL, Parquet or "
-    "a dataset folder; for a tagger, CoNLL or JSON Lines with tokens and ner_tags.",
+    help="Texts to verify on (labeled for accuracy checks): CSV, TSV, JSONL, Parquet, "
+    f"a dataset folder, {HUB_DATA}; for a tagger, CoNLL or JSON Lines with tokens and "
+    "ner_tags.",
 )
-@data_file_option(
+@click.option(
     "--reference",
-    help="The source model folder: re-run full parity against PyTorch FP32 (its weights "
-    "must match the manifest's sha256). Without it, the package is checked against its "
-    "manifest.",
+    metavar="MODEL",
+    type=click.Path(path_type=Path),
+    help="The source model folder or Hugging Face hub id: re-run full parity against "
+    "PyTorch FP32 (its weights must match the manifest's sha256). Without it, the package "
+    "is checked against its manifest.",
 )
+@revision_option("With a hub id as --reference: the branch, tag or commit sha (default: main).")
 @column_options("--eval-data")
 @threshold_options
 @gate_option
@@ -61,6 +69,7 @@ def verify(
     package,
     eval_data,
     reference,
+    revision,
     text_column,
     text_pair_column,
     label_column,
@@ -100,8 +109,14 @@ def verify(
     from edgec.ui import SilentUI
     from edgec.verify.reports import failure_message, summary_lines, write_reports
     from edgec.verify.suite import verify_package
-    from edgec_runtime.errors import VerificationFailed
+    from edgec_runtime.errors import BadInput, VerificationFailed
 
+    if revision is not None and reference is None:
+        raise BadInput("--revision picks a revision of --reference's hub id: add --reference")
+    if reference is not None:  # a hub id: its snapshot in the Hugging Face cache
+        from edgec.hub import resolve_model
+
+        reference = resolve_model(reference, revision).path
     report = verify_package(
         package,
         eval_data,

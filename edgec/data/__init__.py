@@ -1,9 +1,10 @@
 """Labeled text sets for evaluation, calibration and training.
 
-Files are read with `datasets` (CSV, TSV, JSON Lines, Parquet, or a directory made
-by `save_to_disk`). Every problem a user can cause is reported with the file, the
-row (1-based, not counting a header) and the column, because a bad cell in a
-50,000-row file is otherwise hard to find.
+Files are read with `datasets` (CSV, TSV, JSON Lines, Parquet, a directory made by
+`save_to_disk`, or one split of a hub data set, `hf://datasets/ORG/NAME[:CONFIG]@SPLIT`,
+through its cached snapshot: edgec.hub). Every problem a user can cause is reported
+with the file, the row (1-based, not counting a header) and the column, because a bad
+cell in a 50,000-row file is otherwise hard to find.
 
 Word-level tags (token classification) live in `edgec.data.tagged`.
 """
@@ -15,6 +16,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgec.hub import DATASET_SYNTAX, HubDataset, hub_dataset
 from edgec_runtime.errors import BadInput
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content")
@@ -145,11 +147,15 @@ def _innermost(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _read_table(path: Path):
+def _read_table(path):
     import datasets
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
+    hub = hub_dataset(path)
+    if hub is not None:
+        return _read_hub_table(hub)
+    path = Path(path)
     if not path.exists():
         raise BadInput(f"data file {path} does not exist")
     if path.is_dir():
@@ -192,6 +198,36 @@ def _read_table(path: Path):
     return table
 
 
+def _read_hub_table(hub: HubDataset):
+    """One split of a hub data set, loaded from its snapshot folder as `datasets` loads
+    a no-script data set (data files; configs from the README's YAML). A CSV is read
+    as edgec reads one: NaN and the like are texts, and .tsv files split on tabs."""
+    import datasets
+
+    folder = str(hub.folder())
+    level = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    try:
+        builder = datasets.load_dataset_builder(folder, hub.config)
+        if builder.name == "csv":
+            extra = {"keep_default_na": False, "na_filter": False}
+            files = [str(f) for fs in (builder.config.data_files or {}).values() for f in fs]
+            if files and all(f.lower().endswith(".tsv") for f in files):
+                extra["delimiter"] = builder.config.delimiter or "\t"
+            builder = datasets.load_dataset_builder(folder, hub.config, **extra)
+        builder.download_and_prepare()
+        table = builder.as_dataset(split=hub.split)
+    except Exception as e:  # `datasets` raises many types for configs, splits, files
+        raise BadInput(
+            f"{hub} could not be loaded: {_innermost(e)} (write {DATASET_SYNTAX})"
+        ) from None
+    finally:
+        datasets.logging.set_verbosity(level)
+    if len(table) == 0:
+        raise BadInput(f"{hub} has no rows: pick another split")
+    return table
+
+
 def _pick_column(
     path: Path, columns: list[str], wanted: str | None, defaults, option: str, required: bool
 ):
@@ -226,6 +262,34 @@ def _strings(path: Path, table, column: str) -> list[str]:
                 "every row needs one text (a string)"
             )
     return [str(v) for v in values]
+
+
+def _class_label_values(table, column: str, label2id: dict[str, int]) -> list:
+    """The label column's values. A ClassLabel column holds the data set's own ids: they
+    become its names when the model has every one of them (exactly, else ignoring case),
+    so a data set that orders its labels otherwise still scores right; with other names
+    its ids are taken as the model's, as a file of ids is."""
+    values = list(table[column])
+    names = list(getattr(table.features.get(column), "names", None) or [])
+    if not names:
+        return values
+    folded: dict[str, list[str]] = {}
+    for label in label2id:
+        folded.setdefault(label.casefold(), []).append(label)
+    if all(name in label2id for name in names):
+        model_names = names
+    elif all(len(folded.get(name.casefold(), [])) == 1 for name in names):
+        model_names = [folded[name.casefold()][0] for name in names]
+    else:
+        return values
+    return [model_names[v] if isinstance(v, int) and 0 <= v < len(names) else v for v in values]
+
+
+def _no_labels(table, column: str) -> bool:
+    """A ClassLabel column of -1 only: a split whose labels are hidden (GLUE's test)."""
+    if not hasattr(table.features.get(column), "names"):
+        return False
+    return all(v == -1 for v in table[column])
 
 
 def _label_ids(path: Path, values, column: str, label2id: dict[str, int]) -> list[int]:
@@ -291,7 +355,7 @@ def load_text_set(
     require_labels: bool = False,
     want_scores: bool = False,
 ) -> TextSet:
-    path = Path(path)
+    path = hub_dataset(path) or Path(path)  # messages name a hub data set as written
     table = _read_table(path)
     columns = list(table.column_names)
     text_col = _pick_column(path, columns, text_column, TEXT_COLUMNS, "--text-column", True)
@@ -299,9 +363,17 @@ def load_text_set(
     label_col = _pick_column(
         path, columns, label_column, LABEL_COLUMNS, "--label-column", require_labels
     )
+    if label_col is not None and _no_labels(table, label_col):
+        if require_labels:
+            raise BadInput(
+                f"{path} column {label_col!r} is -1 in every row (its labels are hidden): "
+                "use a labeled split"
+            )
+        label_col = None
     labels = None
     if label_col is not None and label2id is not None:
-        labels = _label_ids(path, table[label_col], label_col, label2id)
+        values = _class_label_values(table, label_col, label2id)
+        labels = _label_ids(path, values, label_col, label2id)
     score_col = _score_column(columns) if want_scores else None
     return TextSet(
         source=str(path),

@@ -8,7 +8,8 @@ Three formats load, all into the same `TaggedSet`:
 * JSON Lines (``.jsonl``, ``.json``): one object per line with ``tokens`` and
   ``ner_tags`` (tag names or the model's integer ids).
 * a folder written by `datasets`' ``save_to_disk`` with the same two columns, where
-  ``ner_tags`` may be a sequence of ``ClassLabel`` (its names are mapped by name).
+  ``ner_tags`` may be a sequence of ``ClassLabel`` (its names are mapped by name), or
+  one split of a hub data set with them, ``hf://datasets/ORG/NAME[:CONFIG]@SPLIT``.
 
 Every problem is reported with the file and the line (1-based; the row, for a dataset
 folder), since a bad tag among 50,000 lines is otherwise hard to find. A broken IOB2
@@ -22,6 +23,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgec.hub import hub_dataset
 from edgec_runtime.errors import BadInput
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
@@ -108,6 +110,9 @@ def load_tagged_set(
     Without tags in the file, ``tags`` is None, unless ``require_tags`` makes that an
     error (evaluation needs them; calibration does not).
     """
+    hub = hub_dataset(path)
+    if hub is not None:  # one split of a hub data set: read as a dataset folder is
+        return _build(hub, _read_dataset_folder(hub), label2id, require_tags, "row")
     path = Path(path)
     if not path.exists():
         raise BadInput(f"data file {path} does not exist: check the path")
@@ -223,9 +228,10 @@ def _read_json_lines(path: Path) -> list[_Sentence]:
     return _from_records(path, records, "line")
 
 
-def _read_dataset_folder(path: Path) -> list[_Sentence]:
-    """A save_to_disk folder (one split of a DatasetDict, as `edgec.data` picks it);
-    ClassLabel tags become their names so they map onto the model's labels by name."""
+def _read_dataset_folder(path) -> list[_Sentence]:
+    """A save_to_disk folder (one split of a DatasetDict, as `edgec.data` picks it), or
+    a hub data set's split (edgec.hub.HubDataset); ClassLabel tags become their names
+    so they map onto the model's labels by name."""
     from edgec.data import _read_table
 
     table = _read_table(path)

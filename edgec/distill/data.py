@@ -120,17 +120,23 @@ def training_rows(data: DistillData, teacher, student, device: str):
 
 
 def data_fingerprint(path: Path | None) -> dict | None:
-    """Path and sha256 of a data file (or of a dataset folder's files, in order)."""
+    """Path and sha256 of a data file (or of a dataset folder's files, in order); for a
+    hub data set, its spec, its snapshot's files and the commit they are at."""
     if path is None:
         return None
-    path = Path(path)
+    from edgec.hub import hub_dataset
+
+    hub = hub_dataset(path)
+    folder = hub.folder() if hub is not None else Path(path)
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
     for f in files:
         with f.open("rb") as handle:
             for chunk in iter(lambda h=handle: h.read(1 << 20), b""):
                 digest.update(chunk)
-    return {"path": str(path), "sha256": digest.hexdigest()}
+    if hub is not None:
+        return {"path": str(hub), "sha256": digest.hexdigest(), "hub_revision": folder.name}
+    return {"path": str(folder), "sha256": digest.hexdigest()}
 
 
 def data_record(config, data: DistillData) -> dict:

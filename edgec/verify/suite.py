@@ -45,16 +45,28 @@ from edgec_runtime.recorded import encode_predictions
 
 
 def verify_against_source(source, predictor, eval_set, thresholds, ui=None) -> dict:
-    """Tokenizer consistency and parity of `predictor` against `source`, by task."""
+    """Tokenizer consistency and parity of `predictor` against `source`, by task, and
+    the fingerprints a device re-checks the package with (`edgec-run verify`)."""
     if source.task == TOKEN_CLASSIFICATION:
-        from edgec.verify.tagger_suite import verify_tagger
+        from edgec.verify.tagger_suite import verify_tagger as verify_task
+    elif source.task == SENTENCE_EMBEDDING:
+        from edgec.verify.embedder_suite import verify_embedder as verify_task
+    else:
+        verify_task = verify_classifier
+    report = verify_task(source, predictor, eval_set, thresholds, ui)
+    report["device_record"] = record_for_devices(predictor, eval_set)
+    return report
 
-        return verify_tagger(source, predictor, eval_set, thresholds, ui)
-    if source.task == SENTENCE_EMBEDDING:
-        from edgec.verify.embedder_suite import verify_embedder
 
-        return verify_embedder(source, predictor, eval_set, thresholds, ui)
-    return verify_classifier(source, predictor, eval_set, thresholds, ui)
+def record_for_devices(predictor, eval_set) -> dict:
+    """Fingerprints of the eval data and of its tokens (edgec_runtime.recorded)."""
+    from edgec_runtime.recorded import device_record
+
+    words = getattr(eval_set, "words", None)  # a tagged set is checked on its words
+    if words is not None:
+        return device_record(predictor, words, None, pre_split=True)
+    classifier = predictor.task["name"] == SEQUENCE_CLASSIFICATION
+    return device_record(predictor, eval_set.texts, eval_set.pairs if classifier else None, False)
 
 
 def classifier_headline(parity: dict) -> dict:
