@@ -10,6 +10,7 @@ uninterrupted run; a seed must fix the student and another seed must change it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from conftest import random_sentences, write_csv
 from edgec.cli import cli
 from edgec.distill import DistillConfig, Hyperparameters, distill
 from edgec.distill.processes import cores
+from edgec.distill.progress import PAUSE_ENV
 from edgec.distill.training import complete_checkpoint, resume_checkpoint
 from edgec_runtime.errors import BadInput
 
@@ -187,6 +189,7 @@ def run_and_kill(teacher, data, out, sig, at_step: int):
          "--train-data", str(data["train"]), "--validation-data", str(data["validation"]),
          *RECIPE_FLAGS, "-o", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, PAUSE_ENV: "1.5"},  # time to signal it at the checkpoint
     )  # fmt: skip
     checkpoint = out / "checkpoints" / f"checkpoint-{at_step}"
     deadline = time.monotonic() + 120

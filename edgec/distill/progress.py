@@ -8,10 +8,23 @@ The transformers Trainer's own reporting (tqdm bars, one nested per evaluation, 
 from __future__ import annotations
 
 import math
+import os
+import time
 
 from transformers import TrainerCallback
 
 LOSS_PARTS = ("kd", "ce", "hidden_mse", "attention_kl")
+# Test-only (tests/test_distill_processes.py): seconds to wait after each checkpoint, so
+# a test can signal a run at a checkpoint however loaded the machine is.
+PAUSE_ENV = "EDGEC_TEST_PAUSE_AFTER_SAVE"
+
+
+class PauseAfterSave(TrainerCallback):
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_save(self, args, state, control, **kwargs):
+        time.sleep(self.seconds)
 
 
 def quiet_trainer(trainer, console=None, **progress) -> None:
@@ -22,6 +35,8 @@ def quiet_trainer(trainer, console=None, **progress) -> None:
     trainer.remove_callback(ProgressCallback)
     if console is not None:
         trainer.add_callback(TrainingProgress(console, **progress))
+    if os.environ.get(PAUSE_ENV):
+        trainer.add_callback(PauseAfterSave(float(os.environ[PAUSE_ENV])))
 
 
 def _grad_norm(logs) -> str:
