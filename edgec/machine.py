@@ -14,7 +14,7 @@ import platform
 import time
 from dataclasses import dataclass
 
-from edgec_runtime.threads import cores  # noqa: F401  (one definition, for the compiler too)
+from edgec_runtime.threads import cores
 
 ISA_OF_INTEREST = (
     "avx2",

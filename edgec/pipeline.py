@@ -106,12 +106,8 @@ def split_list(value: str | None) -> list[str]:
 def backend_settings(backend, target, user_options: dict, gates: dict, model=None):
     """The one object a backend is given: the target's device settings, the model's
     facts and the backend's own options (defaults < target profile < -O)."""
-    from edgec.backends.settings import (
-        BackendSettings,
-        DeviceSettings,
-        ModelFacts,
-        resolve_options,
-    )
+    from edgec.backends.settings import resolve_options
+    from edgec_runtime.settings import BackendSettings, DeviceSettings, ModelFacts
 
     return BackendSettings(
         device=DeviceSettings(device=target.device, threads=target.threads, shapes=target.shapes),
@@ -132,7 +128,7 @@ def check_option_keys(target, pairs, user_options: dict) -> None:
 
 
 def model_facts(source):
-    from edgec.backends.settings import ModelFacts
+    from edgec_runtime.settings import ModelFacts
 
     return ModelFacts(
         **source.shape_facts(),

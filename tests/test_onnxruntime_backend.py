@@ -17,15 +17,13 @@ from edgec.backends.onnxruntime import BACKEND
 from edgec.backends.qdq import ffn_down_projections, quantize_static_qdq
 from edgec.backends.settings import (
     TYPES,
-    BackendSettings,
-    DeviceSettings,
-    ModelFacts,
     resolve_options,
 )
 from edgec.export import export_onnx, reference_inputs, torch_outputs
 from edgec.model import load_source_model, num_layers
 from edgec.verify.reference import calibration_batches
 from edgec_runtime.errors import BadInput
+from edgec_runtime.settings import BackendSettings, DeviceSettings, ModelFacts
 
 # Random tiny weights give logits near 0.01; int8 moved them by at most 7% of that
 # (measured: dynamic 4e-4, static 8e-4, symmetric static 4e-4), broken int8 by ~100%.

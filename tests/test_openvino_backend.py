@@ -23,14 +23,12 @@ from tiny_models import make_tiny_classifier  # noqa: E402
 
 from edgec.backends.openvino import BACKEND, core  # noqa: E402
 from edgec.backends.settings import (  # noqa: E402
-    BackendSettings,
-    DeviceSettings,
-    ModelFacts,
     resolve_options,
 )
 from edgec.export import export_onnx, reference_inputs, torch_outputs  # noqa: E402
 from edgec.model import load_source_model  # noqa: E402
 from edgec.verify.reference import calibration_batches  # noqa: E402
+from edgec_runtime.settings import BackendSettings, DeviceSettings, ModelFacts  # noqa: E402
 
 SHAPES = {"batch": [1, 1, 32], "sequence": [1, 128, 512]}
 FP32_TOLERANCE = 1e-4

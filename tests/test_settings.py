@@ -8,9 +8,6 @@ import json
 import pytest
 
 from edgec.backends.settings import (
-    BackendSettings,
-    DeviceSettings,
-    ModelFacts,
     Option,
     check_keys,
     parse_pairs,
@@ -22,6 +19,7 @@ from edgec.pipeline import BuildRequest, build, parse_candidate, requested_pairs
 from edgec.plugins import backends, get_backend
 from edgec.targets import get_target
 from edgec_runtime.errors import BadInput
+from edgec_runtime.settings import BackendSettings, DeviceSettings, ModelFacts
 
 
 @pytest.mark.parametrize(

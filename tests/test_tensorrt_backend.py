@@ -23,9 +23,6 @@ from tensorrt_standin import make_tensorrt_standin
 
 from edgec.backends.settings import (
     TYPES,
-    BackendSettings,
-    DeviceSettings,
-    ModelFacts,
     resolve_options,
 )
 from edgec.backends.tensorrt import BACKEND
@@ -33,6 +30,7 @@ from edgec.targets import get_target
 from edgec_runtime.errors import BackendUnavailable, BadInput
 from edgec_runtime.runners.onnxruntime import OrtRunner
 from edgec_runtime.runners.tensorrt import engine, probe, runner
+from edgec_runtime.settings import BackendSettings, DeviceSettings, ModelFacts
 
 # Random tiny weights give logits near 0.01; symmetric int8 moved them by about 4% of
 # that on ONNX Runtime (measured), broken int8 by ~100%.

@@ -27,8 +27,9 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgec.backends.settings import BackendSettings, Option
-from edgec_runtime.runners import Runner  # noqa: F401  (the contract `load` returns)
+from edgec.backends.settings import Option
+from edgec_runtime.runners import Runner
+from edgec_runtime.settings import BackendSettings
 
 
 @dataclass

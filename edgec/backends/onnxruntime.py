@@ -18,9 +18,10 @@ import numpy as np
 
 from edgec.backends import Backend, Compiled
 from edgec.backends.qdq import DEFAULT_OP_TYPES, quantize_static_qdq
-from edgec.backends.settings import BackendSettings, Option
+from edgec.backends.settings import Option
 from edgec.plugins import hookimpl
 from edgec_runtime.runners.onnxruntime import OrtRunner
+from edgec_runtime.settings import BackendSettings
 
 FUSION_TOLERANCE = 1e-3
 MODEL_FILE = "model.onnx"

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgec.backends import Backend, Compiled
-from edgec.backends.settings import BackendSettings, Option
+from edgec.backends.settings import Option
 from edgec.plugins import hookimpl
 from edgec.quiet import tame_logger
 from edgec_runtime.errors import BadInput
@@ -34,6 +34,7 @@ from edgec_runtime.runners.openvino import (
     inference_precision,
     static_shape_of,
 )
+from edgec_runtime.settings import BackendSettings
 
 DEFAULT_RESTORE_ITERATIONS = 16  # bounds accuracy control's layer-reverting loop
 

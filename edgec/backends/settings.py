@@ -4,15 +4,9 @@ A backend declares its options as data (`Option`: name, type, default, one line 
 help), the way Olive's passes declare their config, so `-O KEY=VALUE` is validated
 before any work and `edgec backends --options NAME` can list them.
 
-`BackendSettings` has three named parts, each from one source:
-
-- `device`: the target's device settings (device, threads, shape ranges);
-- `model`: facts about the exported model (geometry, max_length, pad id);
-- `options`: the backend's own options, defaults < target profile < `-O`.
-
-The manifest records it (`record()`), and the runtime rebuilds the runner from that
-record alone (`from_record`), so a build verifies a package under exactly the settings
-a device loads it with.
+What a backend is handed is a `BackendSettings` (edgec_runtime.settings: device,
+model facts, options), the record the manifest keeps and a device loads with; this
+module fills its `options`: defaults < target profile < `-O`, each checked.
 """
 
 from __future__ import annotations
@@ -24,11 +18,7 @@ from dataclasses import dataclass
 
 from edgec.gates import resolve_gates
 from edgec_runtime.errors import BadInput
-from edgec_runtime.settings import (  # noqa: F401  (the records backends are handed)
-    BackendSettings,
-    DeviceSettings,
-    ModelFacts,
-)
+from edgec_runtime.settings import BackendSettings
 
 TYPES = {
     bool: "true or false",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +148,23 @@ def _innermost(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+# NaN, NA, null and the like are texts here, not missing cells
+CSV_AS_TEXT = {"keep_default_na": False, "na_filter": False}
+
+
+@contextmanager
+def _datasets_silenced():
+    """`datasets` logs a line per load, which would come before edgec's own, saying less."""
+    import datasets
+
+    level = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(level)
+
+
 def _read_table(path):
     import datasets
 
@@ -178,21 +196,18 @@ def _read_table(path):
         )
     _check_text_file(path)
     extra = {}
-    if kind == "csv":  # NaN, NA, null and the like are texts here, not missing cells
-        extra = {"keep_default_na": False, "na_filter": False}
+    if kind == "csv":
+        extra = dict(CSV_AS_TEXT)
         if path.suffix.lower() == ".tsv":
             extra["delimiter"] = "\t"
-    level = datasets.logging.get_verbosity()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its log line would
-    try:  # come before edgec's own, saying less
-        table = datasets.load_dataset(kind, data_files=str(path), split="train", **extra)
+    try:
+        with _datasets_silenced():
+            table = datasets.load_dataset(kind, data_files=str(path), split="train", **extra)
     except Exception as e:
         problem = _csv_problem(path, extra.get("delimiter", ",")) if kind == "csv" else None
         raise BadInput(
             f"{path} could not be parsed as {kind}: {problem or _innermost(e)}"
         ) from None
-    finally:
-        datasets.logging.set_verbosity(level)
     if len(table) == 0:
         raise BadInput(f"{path} has a header but no rows: add at least one example")
     return table
@@ -205,24 +220,21 @@ def _read_hub_table(hub: HubDataset):
     import datasets
 
     folder = str(hub.folder())
-    level = datasets.logging.get_verbosity()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     try:
-        builder = datasets.load_dataset_builder(folder, hub.config)
-        if builder.name == "csv":
-            extra = {"keep_default_na": False, "na_filter": False}
-            files = [str(f) for fs in (builder.config.data_files or {}).values() for f in fs]
-            if files and all(f.lower().endswith(".tsv") for f in files):
-                extra["delimiter"] = builder.config.delimiter or "\t"
-            builder = datasets.load_dataset_builder(folder, hub.config, **extra)
-        builder.download_and_prepare()
-        table = builder.as_dataset(split=hub.split)
+        with _datasets_silenced():
+            builder = datasets.load_dataset_builder(folder, hub.config)
+            if builder.name == "csv":
+                extra = dict(CSV_AS_TEXT)
+                files = [str(f) for fs in (builder.config.data_files or {}).values() for f in fs]
+                if files and all(f.lower().endswith(".tsv") for f in files):
+                    extra["delimiter"] = builder.config.delimiter or "\t"
+                builder = datasets.load_dataset_builder(folder, hub.config, **extra)
+            builder.download_and_prepare()
+            table = builder.as_dataset(split=hub.split)
     except Exception as e:  # `datasets` raises many types for configs, splits, files
         raise BadInput(
             f"{hub} could not be loaded: {_innermost(e)} (write {DATASET_SYNTAX})"
         ) from None
-    finally:
-        datasets.logging.set_verbosity(level)
     if len(table) == 0:
         raise BadInput(f"{hub} has no rows: pick another split")
     return table

@@ -25,12 +25,12 @@ from pathlib import Path
 
 from edgec.hub import hub_dataset
 from edgec_runtime.errors import BadInput
+from edgec_runtime.evaldata import DOCSTART, conll_fields
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 JSON_SUFFIXES = (".jsonl", ".json")
 TOKENS_COLUMN = "tokens"
 TAGS_COLUMN = "ner_tags"
-DOCSTART = "-DOCSTART-"
 SHOWN_LINES = 5  # line numbers quoted in an IOB2 warning
 
 
@@ -145,20 +145,12 @@ def _read_text(path: Path, expected: str) -> str:
         ) from None
 
 
-def _conll_fields(line: str) -> tuple[str, str]:
-    """(token, tag) of one line: tab-separated if it has a tab, else whitespace; the
-    first field is the token and the last the tag (CoNLL-2003 has POS and chunk
-    columns between them)."""
-    fields = [f.strip() for f in line.split("\t")] if "\t" in line else line.split()
-    return fields[0], fields[-1] if len(fields) > 1 else ""
-
-
 def _read_conll(path: Path) -> list[_Sentence]:
     text = _read_text(path, "one token and its tag per line, a blank line between sentences")
     sentences: list[_Sentence] = []
     current = _Sentence([], [], [])
     for number, line in enumerate(text.splitlines(), start=1):
-        token, tag = _conll_fields(line) if line.strip() else ("", "")
+        token, tag = conll_fields(line) if line.strip() else ("", "")
         if token == DOCSTART or not line.strip():
             if current.words:
                 sentences.append(current)

@@ -26,17 +26,11 @@ BROKEN: dict[str, str] = {}
 @cache
 def plugin_manager() -> pluggy.PluginManager:
     """Load every entry point in the group; a broken plugin is reported, not fatal."""
-    from importlib.metadata import entry_points
+    from edgec_runtime.runners import register_entry_points
 
     pm = pluggy.PluginManager("edgec")
     pm.add_hookspecs(hookspecs)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if pm.get_plugin(ep.name) is not None:
-            continue
-        try:
-            pm.register(ep.load(), name=ep.name)
-        except Exception as e:  # a third-party plugin's bug must not break edgec
-            BROKEN[ep.name] = f"{ep.value} failed to import: {type(e).__name__}: {e}"
+    register_entry_points(pm, ENTRY_POINT_GROUP, BROKEN)
     return pm
 
 

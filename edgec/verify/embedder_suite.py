@@ -18,6 +18,7 @@ from edgec.gates import NEIGHBOURS, resolve_gates
 from edgec.ui import SilentUI
 from edgec.verify.assemble import assemble
 from edgec.verify.embeddings import compare_embeddings, embedding_checks
+from edgec_runtime.recorded import nearest
 
 RECORDED_NEIGHBOURS_LIMIT = 2000  # texts whose reference neighbours a build records
 
@@ -31,16 +32,6 @@ def headline(report: dict) -> dict:
         "min_cosine": cosine.get("min"),
         "mean_cosine": cosine.get("mean"),
     }
-
-
-def nearest(vectors: np.ndarray, k: int = NEIGHBOURS) -> list[list[int]]:
-    """Each text's k nearest others by cosine (self excluded), nearest first."""
-    v = np.asarray(vectors, dtype=np.float64)
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    sims = v @ v.T
-    np.fill_diagonal(sims, -np.inf)
-    k = min(k, len(v) - 1)
-    return np.argsort(-sims, axis=1, kind="stable")[:, :k].tolist() if k > 0 else [[] for _ in v]
 
 
 def _pair_arguments(embed, eval_set):
@@ -79,7 +70,7 @@ def verify_embedder(source, predictor, eval_set, thresholds, ui=None) -> dict:
     report = compare_embeddings(ref, cand, eval_set.texts, pair_ref, pair_cand, scores, NEIGHBOURS)
     report["reference_origin"] = "the PyTorch FP32 reference"
     if len(eval_set) <= RECORDED_NEIGHBOURS_LIMIT:
-        report["reference_neighbours"] = nearest(ref)
+        report["reference_neighbours"] = nearest(ref, NEIGHBOURS)
     checks = [*tok["checks"], *embedding_checks(report, gates)]
     for w in tok["warnings"]:
         ui.note(w)

@@ -76,6 +76,14 @@ def read_texts(path, text_column="text", pair_column=None, label_column="label")
     )
 
 
+def conll_fields(line: str) -> tuple[str, str]:
+    """(token, tag) of one line: tab-separated if it has a tab, else whitespace; the
+    first field is the token and the last the tag (CoNLL-2003 has POS and chunk
+    columns between them). The compiler's reader splits lines with this too."""
+    fields = [f.strip() for f in line.split("\t")] if "\t" in line else line.split()
+    return fields[0], fields[-1] if len(fields) > 1 else ""
+
+
 def read_conll(path) -> EvalData:
     path = Path(path)
     words, tags, sentence, sentence_tags = [], [], [], []
@@ -86,13 +94,13 @@ def read_conll(path) -> EvalData:
                 tags.append(sentence_tags)
                 sentence, sentence_tags = [], []
             continue
-        parts = [f.strip() for f in line.split("\t")] if "\t" in line else line.split()
-        if parts[0] == DOCSTART:
+        token, tag = conll_fields(line)
+        if token == DOCSTART:
             continue
-        if len(parts) < 2:
+        if not tag:
             raise BadInput(f"{path} line {number}: a token without a tag; write `token<TAB>tag`")
-        sentence.append(parts[0])
-        sentence_tags.append(parts[-1])
+        sentence.append(token)
+        sentence_tags.append(tag)
     if sentence:
         words.append(sentence)
         tags.append(sentence_tags)

@@ -73,11 +73,13 @@ def device_record(predictor, units: list, pairs: list | None, pre_split: bool) -
     }
 
 
-def nearest(embeddings: np.ndarray, k: int) -> np.ndarray:
-    """Each text's k nearest other texts by cosine similarity, nearest first (numpy: the
-    device has no scikit-learn; the compiler's reports use sklearn's NearestNeighbors)."""
-    vectors = np.asarray(embeddings, dtype=np.float64)
-    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    similarity = vectors @ vectors.T
-    np.fill_diagonal(similarity, -np.inf)  # a text is not its own neighbour
-    return np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+def nearest(vectors: np.ndarray, k: int) -> list[list[int]]:
+    """Each text's k nearest others by cosine (self excluded), nearest first: how a build
+    records the reference's neighbours and how a device re-checks them (numpy: the
+    device has no scikit-learn)."""
+    v = np.asarray(vectors, dtype=np.float64)
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    sims = v @ v.T
+    np.fill_diagonal(sims, -np.inf)
+    k = min(k, len(v) - 1)
+    return np.argsort(-sims, axis=1, kind="stable")[:, :k].tolist() if k > 0 else [[] for _ in v]

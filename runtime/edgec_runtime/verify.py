@@ -112,7 +112,7 @@ def _embedder_checks(predictor, data, parity: dict, gates: dict) -> tuple[list, 
         return [_check("predictions", None, "the build recorded no reference neighbours")], {}
     k = len(recorded[0])
     now = nearest(predictor.embed(data.texts), k)
-    overlap = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(recorded, now.tolist(), strict=True)]))
+    overlap = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(recorded, now, strict=True)]))
     gate = gates.get("min_neighbour_overlap")
     message = f"top-{k} neighbour overlap with the recorded reference {overlap:.4f} (min_neighbour_overlap {gate})"
     return [_check("predictions", gate is None or overlap >= gate, message)], {

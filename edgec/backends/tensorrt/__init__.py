@@ -35,11 +35,12 @@ from pathlib import Path
 
 from edgec.backends import Backend, Compiled, Runner
 from edgec.backends.qdq import DEFAULT_OP_TYPES
-from edgec.backends.settings import BackendSettings, Option
+from edgec.backends.settings import Option
 from edgec.backends.tensorrt import build
 from edgec.plugins import hookimpl
 from edgec_runtime.errors import BadInput
 from edgec_runtime.runners.tensorrt import engine, probe
+from edgec_runtime.settings import BackendSettings
 
 
 class TensorRTBackend(Backend):
@@ -48,13 +49,7 @@ class TensorRTBackend(Backend):
             return (
                 f"device {device!r} is not served by tensorrt (it serves {', '.join(self.devices)})"
             )
-        problem = probe.tensorrt_problem()
-        if problem:
-            return problem
-        gpu, why = probe.cuda_device()
-        if gpu is None:
-            return f"no CUDA device found ({why}): build for a CPU target, or on a machine with an NVIDIA GPU"
-        return None
+        return probe.engine_problem("build for a CPU target, or on a machine with an NVIDIA GPU")
 
     def compile_problem(self, device: str | None, settings: BackendSettings) -> str | None:
         """build_on_device packages the graph and a recipe: no TensorRT, no GPU here."""

@@ -5,10 +5,10 @@ a build_on_device package is built where it runs."""
 
 from __future__ import annotations
 
-from edgec.backends.settings import BackendSettings
 from edgec_runtime.errors import BadInput
 from edgec_runtime.iospec import BATCH, SEQUENCE, clamp_shapes
 from edgec_runtime.runners.tensorrt.engine import RECIPE_VERSION
+from edgec_runtime.settings import BackendSettings
 
 DEFAULT_WORKSPACE_MB = 1024
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgec.backends.qdq import quantize_static_qdq
-from edgec.backends.settings import BackendSettings
+from edgec_runtime.settings import BackendSettings
 
 
 # Their reductions overflow or lose too much in fp16 (decomposed LayerNorm included).

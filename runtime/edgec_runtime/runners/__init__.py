@@ -68,19 +68,26 @@ BROKEN: dict[str, str] = {}
 """Entry points that failed to import, by name, with the one-line reason."""
 
 
-@cache
-def plugin_manager() -> pluggy.PluginManager:
+def register_entry_points(pm: pluggy.PluginManager, group: str, broken: dict) -> None:
+    """Register every module of the entry-point group `group`; one that fails to import
+    is recorded in `broken` with a one-line reason, not raised: a third-party plugin's
+    bug must not break the others. (The compiler loads its backends this way too.)"""
     from importlib.metadata import entry_points
 
-    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
-    pm.add_hookspecs(_Hooks)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in entry_points(group=group):
         if pm.get_plugin(ep.name) is not None:
             continue
         try:
             pm.register(ep.load(), name=ep.name)
-        except Exception as e:  # a third-party plugin's bug must not break the others
-            BROKEN[ep.name] = f"{ep.value} failed to import: {type(e).__name__}: {e}"
+        except Exception as e:
+            broken[ep.name] = f"{ep.value} failed to import: {type(e).__name__}: {e}"
+
+
+@cache
+def plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(_Hooks)
+    register_entry_points(pm, ENTRY_POINT_GROUP, BROKEN)
     return pm
 
 

@@ -19,13 +19,7 @@ def device_problem(device: str) -> str | None:
 
     if device.lower() != "cuda":
         return f"device {device!r} is not served by tensorrt (it serves cuda)"
-    problem = probe.tensorrt_problem()
-    if problem:
-        return problem
-    gpu, why = probe.cuda_device()
-    if gpu is None:
-        return f"no CUDA device found ({why}): run this package on a machine with an NVIDIA GPU"
-    return None
+    return probe.engine_problem("run this package on a machine with an NVIDIA GPU")
 
 
 def load(package_dir: Path, compiled: dict, settings):

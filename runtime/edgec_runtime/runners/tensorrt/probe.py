@@ -114,6 +114,16 @@ def cuda_device() -> tuple[dict | None, str]:
     }, ""
 
 
+def engine_problem(no_gpu_fix: str) -> str | None:
+    """Why TensorRT cannot run an engine here (not installed, or no CUDA device), with
+    the caller's advice for the missing GPU; None when it can. Does not import tensorrt."""
+    problem = tensorrt_problem()
+    if problem:
+        return problem
+    gpu, why = cuda_device()
+    return None if gpu is not None else f"no CUDA device found ({why}): {no_gpu_fix}"
+
+
 def require_tensorrt_and_gpu() -> tuple[str, dict]:
     """(TensorRT version, GPU facts) for building or loading, or BackendUnavailable
     saying what is missing. Imports tensorrt."""
