@@ -338,13 +338,14 @@ def _build(request: BuildRequest, ui) -> dict:
             "export": export,
         }
         facts = model_facts(source)
+        texts = (eval_set or calib_set).texts if (eval_set or calib_set) else []
         several = len(pairs) > 1
         candidates = []
         for i, (backend, precision) in enumerate(pairs):
             candidate = Candidate(backend, precision, work / f"candidate-{i}")
             settings = backend_settings(backend, target, request.options, thresholds, facts)
             try:
-                compile_candidate(candidate, work, calibration, settings, common, ui)
+                compile_candidate(candidate, work, calibration, settings, common, ui, texts)
                 verify_candidate(candidate, source, eval_set, thresholds, request.verify, ui)
             except EdgecError as e:
                 if not several:
@@ -369,9 +370,10 @@ def _build(request: BuildRequest, ui) -> dict:
     return read_manifest(output)
 
 
-def compile_candidate(candidate, work, calibration, settings, common, ui) -> None:
+def compile_candidate(candidate, work, calibration, settings, common, ui, texts=()) -> None:
     """Compile into the candidate's own stage folder and load it as a device would (or,
-    for a device this machine lacks, as the backend's check on this machine)."""
+    for a device this machine lacks, as the backend's check on this machine). `texts`:
+    what an in-graph tokenizer must tokenize as training did (-O tokenizer=graph)."""
     from edgec.runtime import checking_predictor
 
     backend, precision, stage = candidate.backend, candidate.precision, candidate.stage
@@ -380,6 +382,10 @@ def compile_candidate(candidate, work, calibration, settings, common, ui) -> Non
     # stderr (OpenVINO's converter prints its arguments under --verbose).
     with ui.step(f"compiling with {backend.name} ({precision})"), redirect_stdout(sys.stderr):
         compiled = backend.compile(work / "export.onnx", precision, calibration, settings, stage)
+    if settings.options.get("tokenizer") == "graph":
+        from edgec.strings_in import put_tokenizer_in_graph
+
+        put_tokenizer_in_graph(candidate, compiled, work / "tokenizer", common, texts, ui)
     for name in TOKENIZER_FILES:
         shutil.copy2(work / "tokenizer" / name, stage / name)
     section = {
@@ -413,6 +419,10 @@ def verify_candidate(candidate, source, eval_set, thresholds, verify: bool, ui) 
     candidate.verification = verify_against_source(
         source, candidate.predictor, eval_set, thresholds, ui
     )
+    from edgec.strings_in import tokenizer_warnings
+
+    warnings_ = tokenizer_warnings(candidate.manifest["backend"])
+    candidate.verification["warnings"] = [*candidate.verification.get("warnings", []), *warnings_]
     if candidate.checked_on:
         candidate.verification["checked_on"] = candidate.checked_on
 

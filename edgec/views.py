@@ -106,12 +106,24 @@ def package_summary(manifest: dict, package: Path | str) -> dict:
             "identical": tokenizer["texts_compared"] - tokenizer["mismatches"],
             "compared": tokenizer["texts_compared"],
         }
+    if backend.get("tokenizer"):
+        facts["tokenizer in graph"] = in_graph_fact(backend["tokenizer"])
     facts["verification"] = verification["status"].upper()
     if verification.get("checked_on"):
         facts["checked with"] = verification["checked_on"]
     if "build_seconds" in manifest:
         facts["build time"] = manifest["build_seconds"]
     return facts
+
+
+def in_graph_fact(record: dict) -> str:
+    """-O tokenizer=graph in one line: kept (and how each set compared) or why not."""
+    if record["status"] != "in-graph":
+        return f"no, the tokenizer stays in Python: {record['why']}"
+    compared = ", ".join(
+        f"{name} {c['texts'] - c['mismatches']}/{c['texts']}" for name, c in record["checked"].items()
+    )
+    return f"yes ({record['converter']}); identical: {compared}"
 
 
 def build_payload(manifest: dict, package: Path | str) -> dict:

@@ -15,12 +15,12 @@ import pytest
 
 from edgec.graph_tokenizer import (
     OFFSETS_OUTPUT,
-    TEXT_INPUT,
     check,
     load_hf_tokenizer,
 )
 from edgec.graph_tokenizer import onnxruntime as gt_ort
 from edgec.graph_tokenizer import openvino as gt_ov
+from edgec_runtime.iospec import STRING_INPUT
 
 MAX_LENGTH = 64
 PRE = {"max_length": MAX_LENGTH, "pad_token_id": 0}
@@ -139,11 +139,11 @@ def test_real_sentences_one_by_one_and_batched(
         encode = gt_ort.encoder(ort_tokenizer)
         sess = gt_ort.session(ort_tokenizer, 1)
         names = [o.name for o in sess.get_outputs()]
-        got = dict(zip(names, sess.run(None, {TEXT_INPUT: np.array(sentences[:48])}), strict=True))
+        got = dict(zip(names, sess.run(None, {STRING_INPUT: np.array(sentences[:48])}), strict=True))
     else:
         encode = gt_ov.encoder(ov_tokenizer)
         compiled = gt_ov.compile(ov_tokenizer, 1)
-        out = compiled({TEXT_INPUT: np.array(sentences[:48])})
+        out = compiled({STRING_INPUT: np.array(sentences[:48])})
         got = {o.get_any_name(): out[o] for o in compiled.outputs}
     report = check.compare(encode, hf, sentences, MAX_LENGTH, want_offsets=False)
     assert report["ok"], report["examples"]
@@ -190,13 +190,13 @@ def test_strings_in_onnx_equals_the_regular_model(
         extra_outputs=("attention_mask", OFFSETS_OUTPUT),
     )
     sess = gt_ort.session(merged, 2)
-    assert [i.name for i in sess.get_inputs()] == [TEXT_INPUT]
+    assert [i.name for i in sess.get_inputs()] == [STRING_INPUT]
     assert [o.name for o in sess.get_outputs()] == ["logits", "attention_mask", OFFSETS_OUTPUT]
-    logits, mask, offsets = sess.run(None, {TEXT_INPUT: np.array(texts)})
+    logits, mask, offsets = sess.run(None, {STRING_INPUT: np.array(texts)})
     want = reference_logits(onnx_model, hf, texts)
     np.testing.assert_allclose(logits, want, atol=1e-4)
     assert mask.shape == offsets.shape[:2] == (len(texts), MAX_LENGTH)
-    one = sess.run(["logits"], {TEXT_INPUT: np.array(texts[:1])})[0]  # batch 1, unpadded
+    one = sess.run(["logits"], {STRING_INPUT: np.array(texts[:1])})[0]  # batch 1, unpadded
     np.testing.assert_allclose(one[0], want[0], atol=1e-4)
 
 
@@ -210,9 +210,9 @@ def test_strings_in_openvino_equals_the_regular_model(
     merged = gt_ov.merge(
         ov_tokenizer, ov.convert_model(str(onnx_model)), extra_outputs=("attention_mask",)
     )
-    assert [i.get_any_name() for i in merged.inputs] == [TEXT_INPUT]
+    assert [i.get_any_name() for i in merged.inputs] == [STRING_INPUT]
     compiled = gt_ov.compile(merged, 2)
-    out = compiled({TEXT_INPUT: np.array(texts)})
+    out = compiled({STRING_INPUT: np.array(texts)})
     np.testing.assert_allclose(out[0], reference_logits(onnx_model, hf, texts), atol=1e-4)
     assert out[1].shape == (len(texts), MAX_LENGTH)
 

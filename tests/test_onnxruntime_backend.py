@@ -73,6 +73,7 @@ def assert_int8_parity(logits: np.ndarray, fp32: np.ndarray) -> None:
 def test_options_are_declared_with_todays_defaults():
     declared = {o.name: (o.type, o.default) for o in BACKEND.options}
     assert declared == {
+        "tokenizer": (str, "python"),
         "allow_spinning": (bool, False),
         "fuse": (bool, True),
         "per_channel": (bool, True),

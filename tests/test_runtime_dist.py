@@ -57,10 +57,10 @@ def _site_packages_mb(python: Path) -> float:
     return sum(f.stat().st_size for f in site.rglob("*") if f.is_file() and not f.is_symlink()) / MB
 
 
-def _package(tiny_bert, tiny_eval_csv, out: Path, backend: str, precision: str) -> Path:
+def _package(tiny_bert, tiny_eval_csv, out: Path, backend: str, precision: str, *extra) -> Path:
     r = run_edgec(
         "build", tiny_bert, "--backend", backend, "--precision", precision,
-        "--eval-data", tiny_eval_csv, "-o", out,
+        "--eval-data", tiny_eval_csv, "-o", out, *extra,
     )
     assert r.returncode == 0, r.stderr
     return out
@@ -98,6 +98,21 @@ def test_runtime_alone_runs_a_package_the_toolchain_built(
     assert [d["label"] for d in device] == [h["label"] for h in here]
     for d, h in zip(device, here, strict=True):
         assert d["score"] == pytest.approx(h["score"], abs=1e-6)
+
+    # a strings-in package: the tokenizer runs inside the graph, here without transformers
+    strings = _package(
+        tiny_bert, tiny_eval_csv, tmp_path / "strings", backend, precision, "-O", "tokenizer=graph"
+    )
+    assert json.loads((strings / "edgec.json").read_text())["backend"]["tokenizer"]["status"] == "in-graph"
+    r = subprocess.run(
+        [str(bin_dir / "edgec-run"), "predict", str(strings), *TEXTS, "--json"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    in_graph = [row["prediction"] for row in json.loads(r.stdout)]
+    assert [d["label"] for d in in_graph] == [h["label"] for h in here]
+    for d, h in zip(in_graph, here, strict=True):
+        assert d["score"] == pytest.approx(h["score"], abs=1e-4)
 
     # the light CI job: the package against its build's record, no torch
     r = subprocess.run(

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgec.backends import Backend, Compiled
 from edgec.backends.qdq import DEFAULT_OP_TYPES, quantize_static_qdq
-from edgec.backends.settings import Option
+from edgec.backends.settings import TOKENIZER_OPTION, Option
 from edgec.plugins import hookimpl
 from edgec_runtime.runners.onnxruntime import OrtRunner
 from edgec_runtime.settings import BackendSettings
@@ -129,6 +129,7 @@ BACKEND = OnnxRuntimeBackend(
     extra=None,
     description="ONNX Runtime on CPU: fused fp32, dynamic int8 weights, static QDQ int8",
     options=(
+        TOKENIZER_OPTION,
         Option(
             "allow_spinning",
             bool,

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgec.backends import Backend, Compiled
-from edgec.backends.settings import Option
+from edgec.backends.settings import TOKENIZER_OPTION, Option
 from edgec.plugins import hookimpl
 from edgec.quiet import tame_logger
 from edgec_runtime.errors import BadInput
@@ -304,6 +304,7 @@ BACKEND = OpenVinoBackend(
     description="OpenVINO IR for Intel CPU, GPU and NPU: fp32, fp16, NNCF int8 (optionally accuracy-controlled)",
     calibrated=("int8", "int8-accuracy-control"),
     options=(
+        TOKENIZER_OPTION,
         Option(
             "performance_hint",
             str,

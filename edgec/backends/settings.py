@@ -92,6 +92,17 @@ class Option:
         }
 
 
+TOKENIZER_OPTION = Option(
+    "tokenizer",
+    str,
+    "python",
+    "graph: the tokenizer inside the model, which then takes raw texts (no Python "
+    "tokenizer on the device); kept only if it tokenizes the eval texts as training did",
+    choices=("python", "graph"),
+)
+"""Declared by the backends that can hold a tokenizer (ONNX Runtime, OpenVINO)."""
+
+
 def parse_pairs(pairs, flag: str = "-O/--option") -> dict[str, str]:
     """`("symmetric=true",)` -> `{"symmetric": "true"}`; values are typed later, by the
     option that owns them."""

@@ -265,3 +265,5 @@ def build(
         render.candidates_table(candidates(manifest))
         render.facts_table("edgec build", package_summary(manifest, output))
         click.echo(f"digest {package_digest(manifest)}")  # whole, for copying into a pin
+        for warning in manifest["verification"].get("warnings", []):
+            click.echo(f"warning: {warning}", err=True)

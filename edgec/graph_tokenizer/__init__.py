@@ -7,19 +7,16 @@ an uncased vocabulary, nothing truncates at the model's max_length), so each con
 module corrects what it can, and `check.compare` proves the result on real texts before
 anything ships.
 
-This package is build-time code: it may import transformers, but none of edgec's
-runtime, manifest or error modules (those move to `edgec_runtime`). Problems are raised
-as ValueError (the tokenizer cannot be expressed in the graph) or RuntimeError (a
-converter misbehaved), with one-line messages the integrator maps to edgec's errors.
+This package is build-time code (it imports transformers); running a strings-in model
+is edgec_runtime's, whose sessions it uses. Problems are raised as ValueError (the
+tokenizer cannot be expressed in the graph) or RuntimeError (a converter misbehaved),
+with one-line messages: edgec.strings_in turns them into a fall-back, said.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-TEXT_INPUT = "text"
-"""The merged model's only input: a 1-D string tensor, one text per row."""
 
 ENCODING_OUTPUTS = ("input_ids", "attention_mask", "token_type_ids")
 """The tokenizer graph's int64 outputs, shape [batch, sequence], padded to the batch's

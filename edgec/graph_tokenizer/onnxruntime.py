@@ -33,11 +33,11 @@ import numpy as np
 from edgec.graph_tokenizer import (
     ENCODING_OUTPUTS,
     OFFSETS_OUTPUT,
-    TEXT_INPUT,
     bert_spec,
     check_preprocessing,
     load_hf_tokenizer,
 )
+from edgec_runtime.iospec import STRING_INPUT
 
 CONTRIB = "ai.onnx.contrib"
 MIN_OPSET = 13  # Squeeze takes its axes as an input from 13 on; the graph relies on it
@@ -79,7 +79,7 @@ def tokenizer_graph(tokenizer_dir: str | Path, preprocessing: dict, *, opset: in
     nodes = [
         node(
             "StringRegexReplace",
-            [TEXT_INPUT, _P + "pattern", _P + "empty"],
+            [STRING_INPUT, _P + "pattern", _P + "empty"],
             [_P + "cleaner"],
             domain=CONTRIB,
         ),
@@ -89,7 +89,7 @@ def tokenizer_graph(tokenizer_dir: str | Path, preprocessing: dict, *, opset: in
             [_P + "clean"],
             domain=CONTRIB,
         ),
-        node("Shape", [TEXT_INPUT], [_P + "n"]),
+        node("Shape", [STRING_INPUT], [_P + "n"]),
         node("Squeeze", [_P + "n", _P + "zero"], [_P + "trips"]),
         node("Loop", [_P + "trips", _P + "true"], stacked, body=_row_body(pre.graph.node[0])),
         # the batch's longest row (no axes: ReduceMax moved them to an input in opset 18)
@@ -114,7 +114,7 @@ def tokenizer_graph(tokenizer_dir: str | Path, preprocessing: dict, *, opset: in
         helper.make_tensor_value_info(n, T.INT64, ["batch", "sequence"]) for n in ENCODING_OUTPUTS
     ]
     outputs.append(helper.make_tensor_value_info(OFFSETS_OUTPUT, T.INT64, ["batch", "sequence", 2]))
-    text = helper.make_tensor_value_info(TEXT_INPUT, T.STRING, ["batch"])
+    text = helper.make_tensor_value_info(STRING_INPUT, T.STRING, ["batch"])
     model = helper.make_model(
         helper.make_graph(nodes, "tokenizer", [text], outputs, initializer=inits),
         opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid(CONTRIB, 1)],
@@ -226,18 +226,12 @@ def merge(
 
 
 def session(path, threads: int = 2):
-    """An ORT session that can run the tokenizer ops: the custom-op library of
-    onnxruntime-extensions must be registered before the model loads. `path` is a file
-    or a ModelProto."""
-    import onnxruntime as ort
-    from onnxruntime_extensions import get_library_path
+    """An ORT session that can run the tokenizer ops (the runtime's, with
+    onnxruntime-extensions registered). `path` is a file or a ModelProto."""
+    from edgec_runtime.runners.onnxruntime import session as runtime_session
 
-    options = ort.SessionOptions()
-    options.register_custom_ops_library(get_library_path())
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    model = path.SerializeToString() if hasattr(path, "SerializeToString") else str(path)
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    model = path.SerializeToString() if hasattr(path, "SerializeToString") else path
+    return runtime_session(model, threads=threads, custom_ops=True)
 
 
 def encoder(tokenizer_graph, threads: int = 1):
@@ -246,7 +240,7 @@ def encoder(tokenizer_graph, threads: int = 1):
     names = [o.name for o in sess.get_outputs()]
 
     def encode(text: str) -> dict[str, np.ndarray]:
-        values = sess.run(None, {TEXT_INPUT: np.array([text], dtype=object)})
+        values = sess.run(None, {STRING_INPUT: np.array([text], dtype=object)})
         return {name: value[0] for name, value in zip(names, values, strict=True)}
 
     return encode

@@ -12,7 +12,7 @@ strings natively, padding on the right to the batch's longest row. What it needs
   converter keeps as [UNK]: they are added to its control-character pattern.
 - CJK: the converter isolates \\p{Han}, more than the blocks BERT isolates (CJK
   extension G and later, radicals, U+3005): its pattern is replaced by BERT's blocks.
-- the string input gets the name TEXT_INPUT.
+- the string input gets the name STRING_INPUT.
 What it cannot do: output offsets (OFFSETS["openvino"] is False), so a tagger that maps
 tokens back to characters cannot be strings-in on OpenVINO. Words are limited to 100
 UTF-8 bytes where transformers limits them to 100 characters (longer -> [UNK]). It case
@@ -30,10 +30,10 @@ import numpy as np
 
 from edgec.graph_tokenizer import (
     ENCODING_OUTPUTS,
-    TEXT_INPUT,
     check_preprocessing,
     load_hf_tokenizer,
 )
+from edgec_runtime.iospec import STRING_INPUT
 
 CONTROL_PATTERN = "([\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F\\p{Cf}])"
 """The converter's clean_text pattern (openvino-tokenizers 2026.4); Co and U+FFFD are added."""
@@ -48,11 +48,10 @@ HAN_PATTERN_FIXED = (
 
 
 def core():
-    """An ov.Core that can run the tokenizer operators."""
-    import openvino as ov
-    import openvino_tokenizers  # noqa: F401  (patches ov.Core to load its extension)
+    """The runtime's ov.Core, which can run the tokenizer operators."""
+    from edgec_runtime.runners.openvino import core as runtime_core
 
-    return ov.Core()
+    return runtime_core()
 
 
 def tokenizer_model(tokenizer_dir: str | Path, preprocessing: dict):
@@ -76,7 +75,7 @@ def tokenizer_model(tokenizer_dir: str | Path, preprocessing: dict):
     model = _stateless(model)
     _replace_string_constant(model, CONTROL_PATTERN, CONTROL_PATTERN_FIXED)
     _replace_string_constant(model, HAN_PATTERN, HAN_PATTERN_FIXED)
-    model.input(0).get_tensor().set_names({TEXT_INPUT})
+    model.input(0).get_tensor().set_names({STRING_INPUT})
     names = {o.get_any_name() for o in model.outputs}
     missing = [n for n in ENCODING_OUTPUTS if n not in names]
     if missing:
@@ -172,7 +171,7 @@ def encoder(tokenizer_model, threads: int = 1):
     request = compiled.create_infer_request()
 
     def encode(text: str) -> dict[str, np.ndarray]:
-        values = request.infer({TEXT_INPUT: np.array([text])})
+        values = request.infer({STRING_INPUT: np.array([text])})
         return {name: values[i][0] for i, name in enumerate(names)}
 
     return encode

@@ -23,6 +23,15 @@ ENCODING_FIELDS = {
     "token_type_ids": "type_ids",
 }
 LOGITS = "logits"
+STRING_INPUT = "text"
+"""A strings-in package's one input: a 1-D string tensor, one text per row (the
+tokenizer runs inside the graph: `edgec build -O tokenizer=graph`)."""
+IN_GRAPH = "in-graph"  # the backend record's tokenizer.status of a strings-in package
+
+
+def strings_in(backend_record: dict) -> bool:
+    """Whether a package's model takes raw strings (its backend record says so)."""
+    return (backend_record.get("tokenizer") or {}).get("status") == IN_GRAPH
 SENTENCE_EMBEDDING_OUTPUT = "sentence_embedding"
 
 SEQUENCE_CLASSIFICATION = "sequence-classification"

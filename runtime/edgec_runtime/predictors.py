@@ -18,7 +18,9 @@ from edgec_runtime.iospec import (
     ENCODING_FIELDS,
     SENTENCE_EMBEDDING,
     SEQUENCE_CLASSIFICATION,
+    STRING_INPUT,
     TOKEN_CLASSIFICATION,
+    strings_in,
 )
 from edgec_runtime.tokenizer import TOKENIZER_FILE, runtime_tokenizer
 
@@ -48,6 +50,7 @@ class Predictor:
         self.input_names: list[str] = self.preprocessing["input_names"]
         self.tokenizer = runtime_tokenizer(directory / TOKENIZER_FILE, self.preprocessing)
         self.tokenizer.no_padding()  # `pad` pads each batch; tokenizing stays once per text
+        self.strings_in = strings_in(manifest["backend"])  # the graph tokenizes
         self._keep_alive = keep_alive
 
     def close(self) -> None:
@@ -110,6 +113,16 @@ class Predictor:
             return slice(length - n, length)
         return slice(0, n)
 
+    def outputs(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32):
+        """The graph's output per batch of texts, as (indices, output): tokenized here,
+        or, for a strings-in package, the texts themselves (its graph tokenizes)."""
+        if not self.strings_in:
+            yield from self.run(self.encode(texts, pairs), batch_size)
+            return
+        for start in range(0, len(texts), batch_size):
+            idx = list(range(start, min(start + batch_size, len(texts))))
+            yield idx, self.runner.run({STRING_INPUT: np.array([texts[i] for i in idx], dtype=object)})
+
     def run(self, encodings: list, batch_size: int = 32):
         """The graph's output for each encoding, in input order; batches are
         length-sorted so padding stays small. Yields (indices, output) per batch."""
@@ -128,7 +141,7 @@ class Classifier(Predictor):
         texts = list(texts)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         if texts:
-            for idx, batch in self.run(self.encode(texts, pairs), batch_size):
+            for idx, batch in self.outputs(texts, pairs, batch_size):
                 out[idx] = batch
         return out
 
@@ -218,7 +231,7 @@ class Embedder(Predictor):
         texts = list(texts)
         out = np.zeros((len(texts), int(self.task["dimension"])), dtype=np.float32)
         if texts:
-            for idx, batch in self.run(self.encode(texts, pairs), batch_size):
+            for idx, batch in self.outputs(texts, pairs, batch_size):
                 out[idx] = batch
         return out
 
@@ -245,6 +258,13 @@ def check_aggregation(strategy: str) -> None:
 def make_predictor(directory: Path, manifest: dict, runner, keep_alive=None) -> Predictor:
     """The predictor of the package's task (the manifest says which; never guessed)."""
     name = task_of(manifest)["name"]
+    if name == TOKEN_CLASSIFICATION and strings_in(manifest["backend"]):
+        from edgec_runtime.errors import BadInput
+
+        raise BadInput(  # edgec builds none: no in-graph converter gives training's offsets
+            f"{directory} is a strings-in tagger, which this edgec cannot run: rebuild it "
+            "without -O tokenizer=graph"
+        )
     if name not in PREDICTORS:
         from edgec_runtime.errors import BadInput
 

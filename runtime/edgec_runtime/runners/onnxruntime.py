@@ -12,14 +12,20 @@ from pathlib import Path
 
 import numpy as np
 
+from edgec_runtime.errors import BackendUnavailable
+from edgec_runtime.iospec import STRING_INPUT, strings_in
 from edgec_runtime.runners import RunnerPlugin, hookimpl, package_file
 from edgec_runtime.threads import intra_op_threads
 
 
-def session(path: Path, *, threads: int = 0, allow_spinning: bool = False):
+def session(path, *, threads: int = 0, allow_spinning: bool = False, custom_ops: bool = False):
+    """`path`: a file, or a serialized model. `custom_ops`: register onnxruntime-extensions'
+    operators, which a strings-in graph's tokenizer is made of."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
+    if custom_ops:
+        so.register_custom_ops_library(extensions_library())
     so.intra_op_num_threads = intra_op_threads(threads)
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -29,20 +35,39 @@ def session(path: Path, *, threads: int = 0, allow_spinning: bool = False):
     # or shared CPU they steal the time slices the calling thread needs. Measured 2-3x
     # slower under load (benchmarks/NOTES.md); -O allow_spinning=true turns it back on.
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+
+
+def extensions_library() -> str:
+    try:
+        from onnxruntime_extensions import get_library_path
+    except ImportError:
+        raise BackendUnavailable(
+            "this strings-in package needs onnxruntime-extensions: "
+            "pip install 'edgec-runtime[onnxruntime]'"
+        ) from None
+    return get_library_path()
 
 
 class OrtRunner:
-    """Runs a graph; feeds only the inputs the graph declares, as int64, and returns its
-    one output (a task's logits or sentence embedding: edgec_runtime.iospec)."""
+    """Runs a graph; feeds only the inputs the graph declares, as int64 (or, for a
+    strings-in graph, the texts), and returns its first output (a task's logits or sentence embedding: edgec_runtime.iospec)."""
 
-    def __init__(self, path: Path, *, threads: int = 0, allow_spinning: bool = False):
-        self.session = session(path, threads=threads, allow_spinning=allow_spinning)
+    def __init__(
+        self, path: Path, *, threads: int = 0, allow_spinning: bool = False, custom_ops=False
+    ):
+        self.session = session(
+            path, threads=threads, allow_spinning=allow_spinning, custom_ops=custom_ops
+        )
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         feed = {
-            name: np.ascontiguousarray(inputs[name], dtype=np.int64) for name in self.input_names
+            name: np.asarray(inputs[name], dtype=object)
+            if name == STRING_INPUT
+            else np.ascontiguousarray(inputs[name], dtype=np.int64)
+            for name in self.input_names
         }
         return self.session.run(None, feed)[0]
 
@@ -52,6 +77,7 @@ def load(package_dir: Path, compiled: dict, settings) -> OrtRunner:
         package_file(package_dir, compiled),
         threads=settings.device.threads,
         allow_spinning=bool(settings.options.get("allow_spinning", False)),
+        custom_ops=strings_in(compiled),
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgec_runtime.errors import BadInput
-from edgec_runtime.iospec import BATCH, SEQUENCE, clamp_shapes
+from edgec_runtime.iospec import BATCH, SEQUENCE, STRING_INPUT, clamp_shapes
 from edgec_runtime.runners import RunnerPlugin, hookimpl
 from edgec_runtime.threads import cores
 
@@ -26,9 +26,15 @@ DEFAULT_SEQUENCE_BUCKET = 16  # pad lengths to a multiple: few shapes (OpenVinoR
 
 @cache
 def core():
-    """One OpenVINO Core per process: creating it scans plugins and devices."""
+    """One OpenVINO Core per process: creating it scans plugins and devices. Where
+    openvino-tokenizers is installed it is imported first: it adds its operators to
+    every Core made after, which a strings-in model's tokenizer is made of."""
+    import importlib.util
+
     import openvino as ov
 
+    if importlib.util.find_spec("openvino_tokenizers") is not None:
+        import openvino_tokenizers  # noqa: F401  (registers the tokenizer operators)
     return ov.Core()
 
 
@@ -130,6 +136,9 @@ class OpenVinoRunner:
         return out
 
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        if STRING_INPUT in self.input_names:  # strings-in: the graph tokenizes and pads
+            result = self.request.infer({STRING_INPUT: np.asarray(inputs[STRING_INPUT], dtype=str)})
+            return np.array(result[self.output], dtype=np.float32)
         feed = {n: np.ascontiguousarray(inputs[n], dtype=np.int64) for n in self.input_names}
         if self.static_shape is not None:
             return self._run_static(feed)
