@@ -127,6 +127,9 @@ def bert_base_dir() -> Path:
     return path
 
 
+STRINGS_IN_SPECS = ("onnxruntime:int8", "openvino:int8")
+
+
 def available_specs(openvino=("fp32", "int8")) -> list[str]:
     from edgec.plugins import backends
 
@@ -138,8 +141,11 @@ def available_specs(openvino=("fp32", "int8")) -> list[str]:
     return specs
 
 
-def build_packages(model: Path, name: str, specs: list[str], calibration: list[str]) -> dict:
-    """Package per spec, cached by model name and build key; failures are reported."""
+def build_packages(
+    model: Path, name: str, specs: list[str], calibration: list[str], options: dict | None = None
+) -> dict:
+    """Package per spec, cached by model name and build key; failures are reported.
+    `options`: -O pairs for every spec (give such builds their own `name`)."""
     out, failed = {}, {}
     for spec in specs:
         backend = parse_candidate(spec)[0]
@@ -152,7 +158,7 @@ def build_packages(model: Path, name: str, specs: list[str], calibration: list[s
         log(f"building {name} {spec}")
         started = time.perf_counter()
         try:
-            out[spec] = bench.build_for_bench(model, spec, root, calibration)
+            out[spec] = bench.build_for_bench(model, spec, root, calibration, options)
             log(f"  built in {time.perf_counter() - started:.0f} s")
         except Exception as e:  # one backend failing must not sink the suite
             failed[spec] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
@@ -257,6 +263,13 @@ def section_sentiment(threads: int, runs: int, cold_runs: int) -> dict:
     subjects = bench.pytorch_subjects(teacher, threads, padded=True)
     for spec, path in built["packages"].items():
         subjects.append(bench.package_subject(path, threads, name=f"teacher {spec}"))
+    # strings-in: the tokenizer inside the graph, against the same backend's package
+    strings = build_packages(
+        teacher, "teacher-strings-in", [s for s in specs if s in STRINGS_IN_SPECS], calib,
+        options={"tokenizer": "graph"},
+    )  # fmt: skip
+    for spec, path in strings["packages"].items():
+        subjects.append(bench.package_subject(path, threads, name=f"teacher {spec} strings-in"))
     student = find_student()
     student_failed = {}
     if student is not None:
@@ -296,7 +309,11 @@ def section_sentiment(threads: int, runs: int, cold_runs: int) -> dict:
         "max_length": subjects[0].extra["max_length"],
     }
     report["student"] = str(student) if student else None
-    report["builds_failed"] = {**built["failed"], **student_failed}
+    report["builds_failed"] = {
+        **built["failed"],
+        **{f"{k} strings-in": v for k, v in strings["failed"].items()},
+        **student_failed,
+    }
     report["peer"] = peer
     report["teacher"] = str(teacher)
     for s in subjects:

@@ -102,8 +102,12 @@ def test_accents_and_truncation_match_transformers(minilm, converter):
     build = gt_ort.tokenizer_graph if converter == "onnxruntime" else gt_ov.tokenizer_model
     module = gt_ort if converter == "onnxruntime" else gt_ov
     encode = module.encoder(build(minilm, PRE))
-    assert encode(ACCENTS)["input_ids"].tolist() == [101, 7668, 15743, 13746, 102]
-    ids = encode(LONG)["input_ids"].tolist()
+
+    def real(out):  # OpenVINO pads every text to max_length (one shape to specialise for)
+        return out["input_ids"][out["attention_mask"] == 1].tolist()
+
+    assert real(encode(ACCENTS)) == [101, 7668, 15743, 13746, 102]
+    ids = real(encode(LONG))
     assert len(ids) == MAX_LENGTH and ids[-1] == hf.sep_token_id
     assert ids == hf(LONG, truncation=True, max_length=MAX_LENGTH)["input_ids"]
 
@@ -152,7 +156,7 @@ def test_real_sentences_one_by_one_and_batched(
         sentences[:48],
         truncation=True,
         max_length=MAX_LENGTH,
-        padding="longest",
+        padding="longest" if converter == "onnxruntime" else "max_length",
         return_tensors="np",
     )
     for name in NAMES:

@@ -217,12 +217,17 @@ def is_package(path: Path) -> bool:
 
 
 def build_for_bench(
-    model: Path, spec: str, workdir: Path, calibration_texts: list[str] | None = None
+    model: Path,
+    spec: str,
+    workdir: Path,
+    calibration_texts: list[str] | None = None,
+    options: dict | None = None,
 ) -> Path:
     """An unverified package of `model` for one backend:precision, written into workdir.
 
     Latency does not depend on verification, so none is run; the calibration texts
-    (default: a few probe sentences) drive fusion checks and static quantization.
+    (default: a few probe sentences) drive fusion checks, static quantization and an
+    in-graph tokenizer's check. `options`: -O pairs (e.g. {"tokenizer": "graph"}).
     """
     import csv
     import dataclasses
@@ -255,6 +260,7 @@ def build_for_bench(
             calibration_data=calib,
             backend=name,
             precision=precision,
+            options=dict(options or {}),
             verify=False,
             force=True,
         )

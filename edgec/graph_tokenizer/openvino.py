@@ -56,7 +56,8 @@ def core():
 
 def tokenizer_model(tokenizer_dir: str | Path, preprocessing: dict):
     """The corrected tokenizer alone: input `text` (string [batch]); outputs input_ids,
-    attention_mask, token_type_ids (int64 [batch, sequence])."""
+    attention_mask, token_type_ids (int64 [batch, max_length]: every row padded to the
+    same length, so the model behind it meets one shape)."""
     import openvino as ov
     from openvino_tokenizers import convert_tokenizer
 
@@ -70,6 +71,9 @@ def tokenizer_model(tokenizer_dir: str | Path, preprocessing: dict):
         with_detokenizer=False,
         truncation=True,
         max_length=max_length,
+        # one shape for every text: OpenVINO specialises its kernels per input shape, and
+        # real lengths gave a p90 of 24.9 ms against 4.5 ms padded (sentiment int8, b1)
+        use_max_padding=True,
         tokenizer_output_type=ov.Type.i64,
     )
     model = _stateless(model)

@@ -40,14 +40,24 @@ def session(path, *, threads: int = 0, allow_spinning: bool = False, custom_ops:
 
 
 def extensions_library() -> str:
-    try:
-        from onnxruntime_extensions import get_library_path
-    except ImportError:
+    """The operator library of onnxruntime-extensions, found without importing the
+    package: its __init__ imports transformers and torch wherever they are installed
+    (seconds and hundreds of MB, measured from a cold start)."""
+    import importlib.machinery
+    import importlib.util
+
+    spec = importlib.util.find_spec("onnxruntime_extensions")
+    if spec is None or not spec.submodule_search_locations:
         raise BackendUnavailable(
             "this strings-in package needs onnxruntime-extensions: "
             "pip install 'edgec-runtime[onnxruntime]'"
-        ) from None
-    return get_library_path()
+        )
+    folder = Path(spec.submodule_search_locations[0])
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        library = folder / f"_extensions_pydll{suffix}"
+        if library.is_file():
+            return str(library)
+    raise BackendUnavailable(f"onnxruntime-extensions in {folder} has no operator library: reinstall it")
 
 
 class OrtRunner:
