@@ -137,7 +137,11 @@ def package_details(manifest: dict, package: Path | str, problems: list[str]) ->
     pre = manifest["preprocessing"]
     return {
         **package_summary(manifest, package),
-        "source model": {"architecture": source["architecture"], "path": source["path"]},
+        "source model": {
+            "architecture": source["architecture"],
+            "path": source["path"],
+            **{k: source[k] for k in ("hub_repo", "hub_revision") if k in source},
+        },
         "source sha256": source["sha256"],
         "labels": list(manifest["labels"]),
         "task facts": {k: v for k, v in (manifest.get("task") or {}).items() if k != "name"},

@@ -158,6 +158,8 @@ def test_build_a_hub_id_on_a_hub_data_set_offline(hub, tiny_bert, tmp_path):
     assert Path(source["path"]) == hub["main"].resolve()
     assert manifest["verification"]["eval_data"] == "hf://datasets/org/tiny-eval@test"
     assert manifest["verification"]["status"] == "passed"
+    shown = invoke_edgec("inspect", out, env=hub["env"])
+    assert shown.returncode == 0 and f"hub {MODEL} at {MAIN[:12]}" in shown.stdout
 
 
 def test_revision_by_branch_then_verify_by_commit(hub, tmp_path):

@@ -66,7 +66,8 @@ FACT_FORMATS = {
     "task facts": lambda f: ", ".join(f"{k} {v}" for k, v in f.items()) or "-",
     "tokenizer": lambda t: f"{t['identical']}/{t['compared']} identical",
     "build time": "{:.1f} s".format,
-    "source model": lambda s: f"{s['architecture']} ({s['path']})",
+    "source model": lambda s: f"{s['architecture']} ({s['path']})"
+    + (f", hub {s['hub_repo']} at {s['hub_revision'][:12]}" if "hub_repo" in s else ""),
     "source sha256": lambda h: h[:16] + "...",
     "labels": _list,
     "preprocessing": lambda p: (
