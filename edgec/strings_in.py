@@ -33,6 +33,7 @@ from edgec.graph_tokenizer.check import compare
 from edgec_runtime.iospec import IN_GRAPH, STRING_INPUT, TOKEN_CLASSIFICATION
 
 FELL_BACK = "fell back"
+SET_NAMES = {"eval": "eval texts", "probes": "probe strings", "generated": "generated strings"}
 MODEL_FILES = {"onnxruntime": "model.onnx", "openvino": "model.xml"}
 
 
@@ -119,7 +120,7 @@ def tokenizer_into_graph(
     _merge(backend, graph, stage, precision)
     record["warnings"] = [
         f"the in-graph tokenizer ({package}) differs from training's on "
-        f"{c['mismatches']} of {c['texts']} {name} strings (e.g. {c['examples'][0]['text']!r}); "
+        f"{c['mismatches']} of {c['texts']} {SET_NAMES[name]} (e.g. {c['examples'][0]['text']!r}); "
         "the eval texts all match"
         for name, c in checked.items()
         if name != gate and c["mismatches"]

@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 from cli_helpers import invoke_edgec
-from conftest import random_sentences
-from tiny_models import make_tiny_token_classifier
+from conftest import random_sentences, write_csv
+from tiny_models import make_tiny_sentence_embedder, make_tiny_token_classifier
 
 from edgec_runtime import load
 
@@ -93,6 +93,19 @@ def test_the_engine_binding_alone_runs_it(packages):
     assert result.returncode == 0, result.stderr
     with load(regular) as package:
         np.testing.assert_allclose(np.array(json.loads(result.stdout)), package.logits(TEXTS), atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime:fp32", "openvino:fp32"])
+def test_an_embedder_in_graph_gives_the_regular_vectors(backend, tmp_path):
+    """Pooling and normalization stay inside the graph, behind the tokenizer."""
+    embedder = make_tiny_sentence_embedder(tmp_path / "m")
+    data = write_csv(tmp_path / "texts.csv", [{"text": t} for t in TEXTS])
+    regular, strings = tmp_path / "regular", tmp_path / "strings"
+    _build(embedder, data, regular, "--backend", backend)
+    manifest = _build(embedder, data, strings, "--backend", backend, "-O", "tokenizer=graph")
+    assert manifest["backend"]["tokenizer"]["status"] == "in-graph"
+    with load(regular) as a, load(strings) as b:
+        np.testing.assert_allclose(b.embed(TEXTS), a.embed(TEXTS), atol=1e-5)
 
 
 def test_a_tokenizer_the_graph_cannot_hold_falls_back_and_says_so(tiny_models, tiny_eval_csv, tmp_path):
