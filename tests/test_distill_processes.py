@@ -190,15 +190,24 @@ def run_and_kill(teacher, data, out, sig, at_step: int):
          *RECIPE_FLAGS, "-o", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, PAUSE_ENV: "1.5"},  # time to signal it at the checkpoint
+        # a background job (`make test &`, nohup) inherits SIGINT ignored, and Python then
+        # never raises KeyboardInterrupt: give the run the default a terminal gives
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
-    checkpoint = out / "checkpoints" / f"checkpoint-{at_step}"
+    def reached() -> bool:  # any complete checkpoint at or past the step (older ones rotate)
+        found = (out / "checkpoints").glob("checkpoint-*")
+        return any(int(c.name.split("-")[1]) >= at_step and complete_checkpoint(c) for c in found)
+
     deadline = time.monotonic() + 120
+    signalled = False
     while process.poll() is None and time.monotonic() < deadline:
-        if checkpoint.is_dir() and complete_checkpoint(checkpoint):
+        if reached():
             process.send_signal(sig)
+            signalled = True
             break
         time.sleep(0.005)
     _, stderr = process.communicate(timeout=120)
+    assert signalled, f"the run ended (exit {process.returncode}) before checkpoint {at_step}: {stderr}"
     return process.returncode, stderr
 
 
