@@ -257,7 +257,7 @@ def section_sentiment(threads: int, runs: int, cold_runs: int) -> dict:
     texts = [t for t, _ in test]
     gold = [label for _, label in test]
     calib = [t for t, _ in sentiment.read_split(splits["train"])[:128]]
-    specs = available_specs(openvino=("fp32", "fp16", "int8"))
+    specs = available_specs(openvino=("fp32", "fp16", "bf16", "int8"))
     built = build_packages(teacher, "teacher", specs, calib)
     peer = optimum_peer(teacher, "teacher")
     subjects = bench.pytorch_subjects(teacher, threads, padded=True)

@@ -28,6 +28,7 @@ from edgec.backends.settings import (  # noqa: E402
 from edgec.export import export_onnx, reference_inputs, torch_outputs  # noqa: E402
 from edgec.model import load_source_model  # noqa: E402
 from edgec.verify.reference import calibration_batches  # noqa: E402
+from edgec_runtime.errors import BackendUnavailable  # noqa: E402
 from edgec_runtime.settings import BackendSettings, DeviceSettings, ModelFacts  # noqa: E402
 
 SHAPES = {"batch": [1, 1, 32], "sequence": [1, 128, 512]}
@@ -125,6 +126,21 @@ def test_fp16_runs_close_to_pytorch(tiny, tmp_path):
         f"(|logits| up to {np.abs(tiny.reference).max():.2f}, compute {runner.inference_precision})"
     )
     assert max_diff(logits, tiny.reference) <= FP16_TOLERANCE
+    assert (logits.argmax(1) == tiny.reference.argmax(1)).all()
+
+
+def test_bf16_computes_in_bf16_where_the_cpu_has_it(tiny, tmp_path):
+    """AMX or AVX512_BF16: fp32 weights, bf16 compute. Elsewhere bf16 is refused (exit 3),
+    never emulated: an emulated bf16 is slower than f32."""
+    if "BF16" not in core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        with pytest.raises(BackendUnavailable, match="no bf16 compute"):
+            tiny.build("bf16", tmp_path)
+        return
+    compiled, runner = tiny.build("bf16", tmp_path)
+    assert compiled.metadata["weights"] == "fp32"
+    assert compiled.metadata["inference_precision_hint"] == runner.inference_precision == "bf16"
+    logits = runner.run(tiny.probe)
+    assert max_diff(logits, tiny.reference) <= FP16_TOLERANCE  # bf16 keeps 8 mantissa bits
     assert (logits.argmax(1) == tiny.reference.argmax(1)).all()
 
 

@@ -276,13 +276,14 @@ class OpenVinoBackend(Backend):
             model, quantization = quantize_int8(model, calibration, settings)
         elif precision == "int8-accuracy-control":
             model, quantization = quantize_int8_accuracy_control(model, calibration, settings)
-        # fp16 stores fp16 weights; every other precision keeps float weights exact.
+        # fp16 stores fp16 weights; every other precision keeps float weights exact (bf16
+        # is how the device computes, set at load: the IR is the fp32 one).
         ov.save_model(model, str(Path(workdir) / MODEL_XML), compress_to_fp16=precision == "fp16")
         device = settings.device.device.upper()
         hint = (
             inference_precision(device, precision, settings)
             if self.available(device) is None
-            else ("f16 where the device lists FP16, else f32" if precision == "fp16" else "f32")
+            else UNSEEN_DEVICE_HINTS.get(precision, "f32")
         )
         metadata = {
             "openvino_version": ov.__version__,
@@ -295,13 +296,16 @@ class OpenVinoBackend(Backend):
         return Compiled([MODEL_XML, MODEL_BIN], metadata)
 
 
+# What a package for a device this machine lacks will compute in, as the manifest says.
+UNSEEN_DEVICE_HINTS = {"fp16": "f16 where the device lists FP16, else f32", "bf16": "bf16"}
+
 BACKEND = OpenVinoBackend(
     name="openvino",
-    precisions=("fp32", "fp16", "int8", "int8-accuracy-control"),
+    precisions=("fp32", "fp16", "bf16", "int8", "int8-accuracy-control"),
     devices=("CPU", "GPU", "NPU"),
     requires=("openvino", "nncf"),
     extra="openvino",
-    description="OpenVINO IR for Intel CPU, GPU and NPU: fp32, fp16, NNCF int8 (optionally accuracy-controlled)",
+    description="OpenVINO IR for Intel CPU, GPU and NPU: fp32, fp16, bf16 (AMX/AVX512_BF16), NNCF int8 (optionally accuracy-controlled)",
     calibrated=("int8", "int8-accuracy-control"),
     options=(
         TOKENIZER_OPTION,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec_runtime.errors import BadInput
+from edgec_runtime.errors import BackendUnavailable, BadInput
 from edgec_runtime.iospec import BATCH, SEQUENCE, STRING_INPUT, clamp_shapes
 from edgec_runtime.runners import RunnerPlugin, hookimpl
 from edgec_runtime.threads import cores
@@ -55,13 +55,21 @@ def inference_precision(device: str, precision: str, settings) -> str:
 
     fp16 runs in f16 only where the device lists FP16 among its optimization
     capabilities; elsewhere it keeps the fp16-compressed weights and computes in f32.
+    bf16 (fp32 weights) computes in bf16, and only where the device lists BF16.
     Everything else computes in f32 (int8 included: its unquantized ops stay exact).
     """
     if settings.options.get("inference_precision"):
         return settings.options.get("inference_precision")
-    if precision != "fp16":
+    if precision not in ("fp16", "bf16"):
         return "f32"
     capabilities = core().get_property(device, "OPTIMIZATION_CAPABILITIES")
+    if precision == "bf16":
+        if "BF16" not in capabilities:  # an emulated bf16 would be slower than f32
+            raise BackendUnavailable(
+                f"OpenVINO's {device} has no bf16 compute (it needs AVX512_BF16 or AMX): "
+                "build for fp32, fp16 or int8"
+            )
+        return "bf16"
     return "f16" if "FP16" in capabilities else "f32"
 
 
