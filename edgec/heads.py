@@ -22,10 +22,16 @@ def task_outputs(model, task: str, facts: dict, inputs: dict):
     """The task's graph output for one batch of torch inputs (named as the model's)."""
     if task != iospec.SENTENCE_EMBEDDING:
         return model(**inputs).logits
+    return pool(model(**inputs).last_hidden_state, inputs["attention_mask"], facts)
+
+
+def pool(tokens, attention_mask, facts: dict):
+    """The sentence vector from the encoder's token vectors, as the model folder's
+    Pooling (and Normalize) modules compute it; distillation trains a student through
+    this same function, so it learns the vector the package will answer."""
     import torch
 
-    tokens = model(**inputs).last_hidden_state
-    mask = inputs["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+    mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
     mode = facts["pooling"]
     if mode == "cls":
         pooled = tokens[:, 0]

@@ -130,23 +130,6 @@ def test_an_unknown_task_is_exit_2_with_the_list(tagger, conll, tmp_path):
     assert "sequence-classification" in result.stderr and "sentence-embedding" in result.stderr
 
 
-def test_distillation_of_a_tagger_is_exit_2_before_any_work(tagger, conll, tmp_path):
-    result = invoke_edgec(
-        "build", tagger, "--eval-data", conll, "-o", tmp_path / "o",
-        "--distill", "layers:1", "--train-data", conll,
-    )  # fmt: skip
-    assert_clean_error(result, 2, "sequence classification only")
-    assert not (tmp_path / "o").exists()
-
-
-def test_edgec_distill_refuses_a_tagger(tagger, conll, tmp_path):
-    result = invoke_edgec(
-        "distill", tagger, "--student", "layers:1", "--train-data", conll, "-o", tmp_path / "s"
-    )
-    assert_clean_error(result, 2, "sequence classification only")
-    assert not (tmp_path / "s").exists()
-
-
 def test_tags_that_are_not_iob2_are_exit_2(tmp_path, conll):
     model = make_tiny_token_classifier("bert", tmp_path / "m", labels=("O", "PER", "LOC"))
     result = invoke_edgec("build", model, "--eval-data", conll, "-o", tmp_path / "o")

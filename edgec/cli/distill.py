@@ -56,7 +56,8 @@ def _process_count(_ctx, param, value):
 @data_file_option(
     "--train-data",
     required=True,
-    help="Training texts; labels are used for the CE term when present.",
+    help="Training texts (a tagger: tagged words, CoNLL/JSON Lines; an embedder: any "
+    "texts); labels or tags feed the CE term when present.",
 )
 @data_file_option(
     "--validation-data",
@@ -64,7 +65,8 @@ def _process_count(_ctx, param, value):
 )
 @data_file_option(
     "--eval-data",
-    help="Labeled texts for the report's accuracy and retention (default: validation).",
+    help="Labeled texts (tagged words for a tagger, any texts for an embedder) for the "
+    "report's metric and retention (default: validation).",
 )
 @data_file_option("--unlabeled", help="Extra texts the teacher labels (KD term only).")
 @output_option("Student model folder to write.")
@@ -113,15 +115,27 @@ def distill(
     as_json,
     **hyperparameters,
 ):
-    """Distil TEACHER (a fine-tuned classifier folder, or its Hugging Face hub id)
-    into a smaller student. A data option takes hf://datasets/ORG/NAME[:CONFIG]@SPLIT.
+    """Distil TEACHER (a fine-tuned classifier or NER tagger folder, a
+    sentence-transformers folder, or the Hugging Face hub id of one) into a smaller
+    student. A data option takes hf://datasets/ORG/NAME[:CONFIG]@SPLIT.
 
     \b
-    Loss: alpha * T^2 * KL(teacher || student at T) + (1 - alpha) * CE(labels),
-    plus optional hidden-state MSE and attention transfer. Train data without a
-    label column trains on the teacher alone (KD only; an error with --alpha 0).
-    OUTPUT is a standard Hugging Face model folder that `edgec build` accepts,
-    with distill-report.json. --device cuda without CUDA exits 3.
+    Loss, per task (plus optional hidden-state MSE and attention transfer):
+      classifier: alpha * T^2 * KL(teacher || student at T) + (1 - alpha) * CE(labels)
+      tagger:     the same per word (first subword; no padding or special tokens),
+                  CE on gold tags where the data has them
+      embedder:   MSE(student, teacher vector) + cosine-weight * (1 - cosine)
+    Retention (what `edgec build --min-retention` gates), on --eval-data:
+      classifier: student accuracy / teacher accuracy
+      tagger:     student entity F1 / teacher entity F1 (seqeval, strict IOB2)
+      embedder:   Spearman of the student's pairwise similarities against the
+                  teacher's (the teacher's own is 1.0); top-10 neighbour overlap
+                  is reported next to it
+    Train data without labels (tags) trains on the teacher alone (KD only; an
+    error with --alpha 0); an embedder needs no labels. OUTPUT is a standard
+    Hugging Face model folder (an embedder's: a sentence-transformers folder with
+    the teacher's pooling) that `edgec build` accepts, with distill-report.json.
+    --device cuda without CUDA exits 3.
 
     \b
     Several processes (data parallel; rank 0 writes OUTPUT and reports):

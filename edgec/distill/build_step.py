@@ -13,20 +13,37 @@ from pathlib import Path
 from edgec.distill.config import DistillConfig, Hyperparameters
 from edgec.distill.run import distill
 from edgec.gates import DEFAULT_MIN_RETENTION
+from edgec.model_files import peek_task
 from edgec_runtime.errors import BadInput, VerificationFailed
+from edgec_runtime.iospec import SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION
+
+# What each task's retention is computed from, for the one-line refusal when the eval
+# set lacks it (an embedder's needs only texts).
+EVAL_NEEDS = {
+    SEQUENCE_CLASSIFICATION: (
+        "labels",
+        "labeled --eval-data: the retention gate compares the teacher's and the student's "
+        "accuracy on it",
+    ),
+    TOKEN_CLASSIFICATION: (
+        "tags",
+        "tagged --eval-data (a tag for every word): the retention gate compares the "
+        "teacher's and the student's entity F1 on it",
+    ),
+}
 
 
 def distill_source(request, eval_set, workdir: Path, ui):
     """(student SourceModel, manifest `distillation` record) for a build request."""
+    from edgec.distill.report import retention_text
     from edgec.model import load_source_model
 
     if request.train_data is None:
         raise BadInput("--distill needs --train-data FILE: the texts the student learns from")
-    if eval_set is None or eval_set.labels is None:
-        raise BadInput(
-            "--distill needs labeled --eval-data: the retention gate compares the teacher's "
-            "and the student's accuracy on it"
-        )
+    task = peek_task(request.model, request.task, request.trust_remote_code)
+    field, needs = EVAL_NEEDS.get(task, (None, "--eval-data: the retention gate reads it"))
+    if eval_set is None or (field and getattr(eval_set, field, None) is None):
+        raise BadInput(f"--distill needs {needs}")
     min_retention = request.min_retention
     if min_retention is None:
         min_retention = DEFAULT_MIN_RETENTION
@@ -53,22 +70,20 @@ def distill_source(request, eval_set, workdir: Path, ui):
     retention = report["retention"]
     if retention is None:
         raise VerificationFailed(
-            f"the teacher scores {teacher['accuracy']:.2f}% on {report['eval_data']}, so "
-            "retention means nothing: check that its labels match the model's id2label"
+            f"{report.get('retention_note') or 'retention is undefined'}, so retention means "
+            "nothing: no package written"
         )
     if retention < min_retention:
         raise VerificationFailed(
-            f"the distilled student keeps {retention * 100:.1f}% of the teacher's accuracy "
-            f"({student['accuracy']:.2f}% vs {teacher['accuracy']:.2f}% on {report['eval_data']}), "
-            f"below --min-retention {min_retention}: no package written; train on more data, "
-            "keep more layers, or lower --min-retention"
+            f"{retention_text(report)}, below --min-retention {min_retention}: no package "
+            "written; train on more data, keep more layers, or lower --min-retention"
         )
-    ui.info(
-        f"student keeps {retention * 100:.1f}% of the teacher's accuracy "
-        f"({student['accuracy']:.2f}% vs {teacher['accuracy']:.2f}%)"
-    )
+    ui.info(retention_text(report))
     source = load_source_model(workdir, max_length=request.max_length)
     record = {
+        "task": report["task"],
+        "metric": report["metric"]["name"],
+        "metric_key": report["metric"]["key"],
         "recipe": report["recipe"],
         "teacher": teacher,
         "student": {k: v for k, v in student.items() if k != "path"},

@@ -38,8 +38,11 @@ class Hyperparameters:
     weight_decay: float = _knob(0.01, "AdamW weight decay.")
     max_grad_norm: float = _knob(1.0, "Clip gradients to this norm.")
     grad_accum: int = _knob(1, "Batches whose gradients add up to one optimizer step.")
-    alpha: float = _knob(0.5, "Weight of KD (1 - alpha: CE).")
+    alpha: float = _knob(0.5, "Weight of KD (1 - alpha: CE); classifiers and taggers.")
     temperature: float = _knob(2.0, "Softmax temperature of the KD term.", "-T")
+    cosine_weight: float = _knob(
+        1.0, "Embedders: weight of the cosine-distance term next to the MSE."
+    )
     hidden_weight: float = _knob(0.0, "Hidden-state MSE weight.")
     attention_weight: float = _knob(0.0, "MiniLM attention-transfer weight.")
     layer_map: str | None = _knob(
@@ -98,7 +101,10 @@ def check_hyperparameters(hp: Hyperparameters) -> None:
         (hp.grad_accum < 1, "--grad-accum must be >= 1"),
         (not 0 <= hp.alpha <= 1, "--alpha must be in [0, 1] (weight of the KD term)"),
         (hp.temperature <= 0, "--temperature must be > 0"),
-        (hp.hidden_weight < 0 or hp.attention_weight < 0, "loss weights must be >= 0"),
+        (
+            hp.hidden_weight < 0 or hp.attention_weight < 0 or hp.cosine_weight < 0,
+            "loss weights must be >= 0",
+        ),
         (hp.max_steps is not None and hp.max_steps < 1, "--max-steps must be >= 1"),
         (hp.eval_steps is not None and hp.eval_steps < 1, "--eval-steps must be >= 1"),
         (hp.logging_steps < 1, "--logging-steps must be >= 1"),

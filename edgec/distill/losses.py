@@ -1,8 +1,18 @@
-"""The distillation objective, as plain functions of tensors.
+"""The distillation objectives, one per task, as plain functions of tensors.
 
-loss = alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(student, label)
-       + hidden_weight * MSE(hidden states, mapped layers)
-       + attention_weight * KL(attention distributions, last mapped layer)   (MiniLM)
+Sequence classification (one distribution per text):
+  loss = alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(student, label)
+Token classification (one distribution per word): the same two terms per token, over
+  the positions the tagger labels (each word's first subword, never padding or special
+  tokens), averaged over those positions; CE only where the data has gold tags.
+Sentence embeddings (one vector per text, after the folder's pooling):
+  loss = MSE(student, teacher) + cosine_weight * (1 - cos(student, teacher))
+  the sentence-transformers distillation recipe (the student regresses on the
+  teacher's vector); the cosine term keeps normalized vectors, whose MSE is tiny,
+  learning direction at a useful scale.
+Any task, with a student that shares the teacher's tokenizer, may add
+  + hidden_weight * MSE(hidden states, mapped layers)
+  + attention_weight * KL(attention distributions, last mapped layer)   (MiniLM)
 
 The T^2 factor keeps the soft-target gradients on the same scale as the hard-label
 ones when T changes (Hinton et al. 2015). Examples without a label (label -100, e.g.
@@ -22,6 +32,7 @@ class LossWeights:
     temperature: float = 2.0
     hidden_weight: float = 0.0
     attention_weight: float = 0.0
+    cosine_weight: float = 1.0
 
 
 def kd_loss(student_logits, teacher_logits, temperature: float):
@@ -77,27 +88,54 @@ def attention_loss(student_attn, teacher_attn, layer_pair, attention_mask):
     return (kl * queries).sum() / (queries.sum() * kl.shape[1])
 
 
-def distillation_loss(
-    weights: LossWeights,
-    student_out,
-    teacher_logits,
-    labels,
-    teacher_out=None,
-    attention_mask=None,
-    layer_map=None,
-):
-    """The total loss and its parts (floats, for logging)."""
-    kd = kd_loss(student_out.logits, teacher_logits, weights.temperature)
-    ce = ce_loss(student_out.logits, labels)
+def classification_loss(weights: LossWeights, logits, teacher_logits, labels):
+    """KD at temperature T plus CE on the labels, weighted by alpha; and its parts."""
+    kd = kd_loss(logits, teacher_logits, weights.temperature)
+    ce = ce_loss(logits, labels)
     total = weights.alpha * kd + (1.0 - weights.alpha) * ce
-    parts = {"kd": float(kd.detach()), "ce": float(ce.detach())}
-    if weights.hidden_weight and teacher_out is not None:
+    return total, {"kd": float(kd.detach()), "ce": float(ce.detach())}
+
+
+def token_kd_loss(student_logits, teacher_logits, mask, temperature: float):
+    """`kd_loss` per token over the positions `mask` keeps (batch, sequence), averaged
+    over them: a long sentence weighs by its words, and padding, special tokens and
+    continuation subwords weigh nothing. Zero when the batch keeps none."""
+    keep = mask.bool()
+    if not bool(keep.any()):
+        return student_logits.sum() * 0.0
+    return kd_loss(student_logits[keep], teacher_logits[keep], temperature)
+
+
+def tagging_loss(weights: LossWeights, logits, teacher_logits, kd_mask, labels):
+    """Per-token KD on the labelled positions plus per-token CE on the gold tags."""
+    kd = token_kd_loss(logits, teacher_logits, kd_mask, weights.temperature)
+    ce = ce_loss(logits.flatten(0, 1), labels.flatten())
+    total = weights.alpha * kd + (1.0 - weights.alpha) * ce
+    return total, {"kd": float(kd.detach()), "ce": float(ce.detach())}
+
+
+def embedding_loss(weights: LossWeights, embedding, teacher_embedding):
+    """MSE of the student's sentence vectors to the teacher's, plus cosine_weight times
+    their mean cosine distance."""
+    import torch.nn.functional as F
+
+    student, teacher = embedding.float(), teacher_embedding.float()
+    mse = F.mse_loss(student, teacher)
+    distance = (1.0 - F.cosine_similarity(student, teacher, dim=-1)).mean()
+    total = mse + weights.cosine_weight * distance
+    return total, {"mse": float(mse.detach()), "cosine_distance": float(distance.detach())}
+
+
+def transfer_loss(weights: LossWeights, student_out, teacher_out, attention_mask, layer_map):
+    """The optional hidden-state and attention terms (zero and no parts without them)."""
+    total, parts = 0.0, {}
+    if weights.hidden_weight:
         mse = hidden_loss(
             student_out.hidden_states, teacher_out.hidden_states, layer_map, attention_mask
         )
         total = total + weights.hidden_weight * mse
         parts["hidden_mse"] = float(mse.detach())
-    if weights.attention_weight and teacher_out is not None:
+    if weights.attention_weight:
         att = attention_loss(
             student_out.attentions, teacher_out.attentions, layer_map[-1], attention_mask
         )

@@ -13,7 +13,7 @@ import time
 
 from transformers import TrainerCallback
 
-LOSS_PARTS = ("kd", "ce", "hidden_mse", "attention_kl")
+LOSS_PARTS = ("kd", "ce", "mse", "cosine_distance", "hidden_mse", "attention_kl")
 # Test-only (tests/test_distill_processes.py): seconds to wait after each checkpoint, so
 # a test can signal a run at a checkpoint however loaded the machine is.
 PAUSE_ENV = "EDGEC_TEST_PAUSE_AFTER_SAVE"
@@ -45,18 +45,30 @@ def _grad_norm(logs) -> str:
 
 
 class TrainingProgress(TrainerCallback):
-    """A bar of optimizer steps with the latest loss (and validation accuracy) and ETA.
+    """A bar of optimizer steps with the latest loss (and validation metric) and ETA.
 
     `log_lines` also prints a line per log, which `edgec distill` wants (the loss's
     parts, lr, grad norm: what one looks at to tune a recipe); `transient` removes the
-    bar when training ends.
+    bar when training ends. `metric` is the key of the task's validation metric (logged
+    as eval_<metric>: edgec.distill.tasks), `metric_name` how it reads, shown as a
+    percentage when `percent`.
     """
 
-    def __init__(self, console, description="distilling", log_lines=True, transient=True):
+    def __init__(
+        self,
+        console,
+        description="distilling",
+        log_lines=True,
+        transient=True,
+        metric="accuracy",
+        metric_name="accuracy",
+        percent=True,
+    ):
         self.console = console
         self.description = description
         self.log_lines = log_lines
         self.transient = transient
+        self.metric, self.metric_name, self.percent = metric, metric_name, percent
         self.progress = None
         self.task = None
         self.loss = self.validation = ""
@@ -102,13 +114,15 @@ class TrainingProgress(TrainerCallback):
                     f"{parts}  lr {logs.get('learning_rate', 0):.2e}  "
                     f"grad-norm {_grad_norm(logs)}"
                 )
-        elif "eval_accuracy" in logs:
-            self.validation = f"validation {logs['eval_accuracy'] * 100:.1f}%"
+        elif f"eval_{self.metric}" in logs:
+            value = logs[f"eval_{self.metric}"]
+            short = f"{value * 100:.1f}%" if self.percent else f"{value:.4f}"
+            self.validation = f"validation {short}"
             if self.log_lines:
+                shown = f"{value * 100:.2f}%" if self.percent else f"{value:.4f}"
                 self.console.print(
                     f"[bold]validation[/] step {state.global_step}: "
-                    f"accuracy {logs['eval_accuracy'] * 100:.2f}%  "
-                    f"loss {logs.get('eval_loss', 0):.4f}"
+                    f"{self.metric_name} {shown}  loss {logs.get('eval_loss', 0):.4f}"
                 )
         status = "  ".join(s for s in (self.loss, self.validation) if s)
         self.progress.update(self.task, status=status)

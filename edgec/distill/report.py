@@ -1,4 +1,5 @@
-"""What a distillation achieved: accuracy of teacher and student on the same texts,
+"""What a distillation achieved: the task's metric for teacher and student on the same
+texts (accuracy, entity F1, or the similarity rank correlation for embedders),
 retention, size, the speed ratio measured on this machine with torch, and the recipe
 (hyperparameters, data fingerprints) that reproduces it; saved as distill-report.json
 next to the student.
@@ -12,19 +13,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
-from edgec.distill.data import DistillData, data_record, teacher_logits
-from edgec.distill.predict import encode, model_inputs, predict_logits
+from edgec.distill.data import DistillData, data_record
+from edgec.distill.predict import encode, model_inputs
 from edgec.distill.students import count_parameters, expected_speedup
+from edgec.distill.tasks import ClassificationRecipe
 
 REPORT_FILE = "distill-report.json"
-
-
-def accuracy(logits: np.ndarray, labels) -> float | None:
-    if labels is None:
-        return None
-    return float((logits.argmax(-1) == np.asarray(labels)).mean()) * 100
 
 
 def time_forward(model, tokenizer, max_length, texts, batches=4, batch_size=16, repeats=3):
@@ -85,26 +79,24 @@ def _weights_mb(path: Path) -> float:
     return round(files[0].stat().st_size / 1e6, 2) if files else 0.0
 
 
-def _validation_accuracy_at(state) -> float | None:
-    """Validation accuracy of the kept (lowest-loss) checkpoint, from the log."""
+def _validation_metric_at(state, metric: str) -> float | None:
+    """The validation metric of the kept (lowest-loss) checkpoint, from the log."""
     if not state.best_model_checkpoint:
         return None
     step = int(state.best_model_checkpoint.rsplit("-", 1)[1])
+    key = f"eval_{metric}"
     return next(
-        (
-            e["eval_accuracy"]
-            for e in state.log_history
-            if e.get("step") == step and "eval_accuracy" in e
-        ),
+        (e[key] for e in state.log_history if e.get("step") == step and key in e),
         None,
     )
 
 
-def training_record(trainer, seconds: float, resumed_from, validation) -> dict:
+def training_record(trainer, seconds: float, resumed_from, validation, recipe=None) -> dict:
     """The report's `training` section: how long, how far, which checkpoint, where, on
     how many processes, and the checkpoint a --resume continued from (or None)."""
     import torch
 
+    recipe = recipe or ClassificationRecipe()
     state, args = trainer.state, trainer.args
     return {
         "seconds": round(seconds, 1),
@@ -114,8 +106,14 @@ def training_record(trainer, seconds: float, resumed_from, validation) -> dict:
         if state.best_model_checkpoint
         else None,
         "best_validation_loss": state.best_metric,
-        "best_validation_accuracy": _validation_accuracy_at(state),
-        "validation_metric": "accuracy" if validation.labels else "agreement with the teacher",
+        f"best_validation_{recipe.validation_metric}": _validation_metric_at(
+            state, recipe.validation_metric
+        ),
+        "validation_metric": (
+            recipe.validation_name
+            if recipe.has_gold(validation)
+            else recipe.validation_basis(validation)
+        ),
         "device": "cpu" if args.use_cpu else "cuda",
         "mixed_precision": "bf16" if args.bf16 else "fp16" if args.fp16 else None,
         "torch_threads": torch.get_num_threads(),
@@ -131,45 +129,48 @@ def training_record(trainer, seconds: float, resumed_from, validation) -> dict:
     }
 
 
-def build_report(config, teacher, student, data: DistillData, training: dict, layer_map) -> dict:
-    """Score the saved student against the teacher on the evaluation texts and gather
-    everything into the report; `training` is `training_record`'s section."""
+def build_report(
+    config, teacher, student, data: DistillData, training: dict, layer_map, recipe=None
+) -> dict:
+    """Score the saved student against the teacher on the evaluation texts with the
+    task's metric and gather everything into the report; `training` is
+    `training_record`'s section."""
     from edgec.model import num_layers
 
+    recipe = recipe or ClassificationRecipe()
     hp, eval_set, out = config.hp, data.eval_set, Path(config.output)
-    device = training["device"]
-    teacher_eval = teacher_logits(teacher, eval_set, device)
-    student_eval = predict_logits(
-        student.model,
-        student.tokenizer,
-        student.max_length,
-        eval_set.texts,
-        eval_set.pairs,
-        device=device,
-    )
-    t_acc, s_acc = accuracy(teacher_eval, eval_set.labels), accuracy(student_eval, eval_set.labels)
+    scores = recipe.score(teacher, student, eval_set, training["device"])
     speedup = expected_speedup(teacher.config, student.model.config)
     return {
+        "task": recipe.task,
+        "metric": {
+            "name": recipe.metric,
+            "key": recipe.metric_key,
+            "format": recipe.metric_format,
+            "agreement": recipe.agreement_meaning,
+        },
         "teacher": {
             "path": str(config.teacher),
             "sha256": teacher.weights_sha256,
-            "accuracy": t_acc,
+            **scores["teacher"],
             "parameters": count_parameters(teacher.model),
             "layers": num_layers(teacher.config),
-            "size_mb": _weights_mb(Path(config.teacher)),
+            "size_mb": _weights_mb(Path(teacher.path)),
         },
         "student": {
             "path": str(out),
             "spec": student.spec.text,
-            "accuracy": s_acc,
+            **scores["student"],
             "parameters": count_parameters(student.model),
             "layers": num_layers(student.model.config),
             "kept_teacher_layers": student.kept_layers,
             "shares_tokenizer": student.shares_tokenizer,
             "size_mb": _weights_mb(out),
         },
-        "retention": (s_acc / t_acc) if t_acc else None,
-        "agreement": float((teacher_eval.argmax(-1) == student_eval.argmax(-1)).mean()),
+        "retention": scores["retention"],
+        **({"retention_note": scores["retention_note"]} if "retention_note" in scores else {}),
+        "agreement": scores["agreement"],
+        **{k: v for k, v in scores.items() if k not in RECIPE_SCORES},
         "eval_data": eval_set.source,
         "examples": len(eval_set),
         "expected_speedup": round(speedup, 2),
@@ -180,12 +181,47 @@ def build_report(config, teacher, student, data: DistillData, training: dict, la
             "hyperparameters": asdict(hp),
             "seed": hp.seed,
             "max_length": student.max_length,
-            "kd_only": data.train.labels is None,
+            "kd_only": not recipe.uses_labels or not recipe.has_gold(data.train),
             "unlabeled_rows": len(data.unlabeled) if data.unlabeled is not None else 0,
             "layer_map": layer_map if (hp.hidden_weight or hp.attention_weight) else None,
             "data": data_record(config, data),
         },
     }
+
+
+# the keys of a recipe's scores that build_report places itself
+RECIPE_SCORES = ("teacher", "student", "retention", "retention_note", "agreement")
+
+
+def metric_text(value, fmt: str) -> str:
+    """A metric value as reports print it: 83.12% (percent), 61.20 (points), 0.9812."""
+    if value is None:
+        return "-"
+    if fmt == "percent":
+        return f"{value:.2f}%"
+    if fmt == "points":
+        return f"{value:.2f}"
+    return f"{value:.4f}"
+
+
+def retention_text(report: dict) -> str:
+    """What the student kept, in words, with the figures the retention is made of."""
+    metric = report.get("metric") or {"name": "accuracy", "key": "accuracy", "format": "percent"}
+    t, s = report["teacher"], report["student"]
+    name, key, fmt = metric["name"], metric["key"], metric["format"]
+    retention = report["retention"]
+    if fmt == "share":  # the teacher's own figure is 1: the student's is the retention
+        overlap = s.get("neighbour_overlap")
+        return (
+            f"the student's pairwise similarities rank-correlate {retention:.4f} with the "
+            f"teacher's ({name}, 1.0 for the teacher itself"
+            + (f"; top-{s['neighbours']} neighbour overlap {overlap:.4f}" if overlap else "")
+            + f") on {report['eval_data']}"
+        )
+    return (
+        f"the student keeps {retention * 100:.1f}% of the teacher's {name} "
+        f"({metric_text(s[key], fmt)} vs {metric_text(t[key], fmt)} on {report['eval_data']})"
+    )
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -202,21 +238,32 @@ def _training_time(training: dict) -> str:
     return text
 
 
+def _units(report: dict) -> str:
+    return "sentences" if report.get("task") == "token-classification" else "texts"
+
+
 def summary_rows(report: dict) -> list[tuple[str, str]]:
-    """Rows for the terminal table: teacher vs student."""
+    """Rows for the terminal table: teacher vs student, in the task's own metric."""
     t, s = report["teacher"], report["student"]
-
-    def pct(v):
-        return "-" if v is None else f"{v:.2f}%"
-
+    metric = report.get("metric") or {"name": "accuracy", "key": "accuracy", "format": "percent"}
+    name, key, fmt = metric["name"], metric["key"], metric["format"]
     rows = [
         ("student", f"{s['spec']} ({s['layers']} layers)"),
-        ("teacher accuracy", pct(t["accuracy"])),
-        ("student accuracy", pct(s["accuracy"])),
+        (f"teacher {name}", metric_text(t[key], fmt)),
+        (f"student {name}", metric_text(s[key], fmt)),
     ]
-    if report["retention"] is not None:
-        rows.append(("retention", f"{report['retention'] * 100:.1f}% of the teacher"))
-    rows.append(("agreement", f"{report['agreement'] * 100:.1f}% same predictions"))
+    if fmt == "share":  # an embedder: the student's figure is its retention
+        if s.get("neighbour_overlap") is not None:
+            overlap = f"{s['neighbour_overlap']:.4f} of the teacher's top-{s['neighbours']}"
+            rows.append(("neighbour overlap", overlap))
+        if report["retention"] is not None:
+            rows.append(("retention", f"{report['retention']:.4f} ({name}; the teacher's is 1.0)"))
+        rows.append(("agreement", f"{report['agreement']:.4f} {metric['agreement']}"))
+    else:
+        if report["retention"] is not None:
+            rows.append(("retention", f"{report['retention'] * 100:.1f}% of the teacher's {name}"))
+        agreement = metric.get("agreement", "same predictions")
+        rows.append(("agreement", f"{report['agreement'] * 100:.1f}% {agreement}"))
     rows += [
         (
             "parameters",
@@ -229,7 +276,7 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             "measured speedup",
             f"{report['speed']['ratio']:.2f}x (torch on this machine)",
         ),
-        ("evaluated on", f"{report['eval_data']} ({report['examples']} texts)"),
+        ("evaluated on", f"{report['eval_data']} ({report['examples']} {_units(report)})"),
         ("training time", _training_time(report["training"])),
     ]
     return rows

@@ -3,7 +3,9 @@
 Read it top to bottom: check the request, load the teacher, build the student, let the
 teacher label the data, train with `DistillationTrainer`, keep the best checkpoint,
 save a standard Hugging Face model folder that `edgec build` accepts, and measure what
-the student kept. Each step is a function of the module named for its job.
+the student kept. Each step is a function of the module named for its job; what
+differs per task (classifier, tagger, embedder) comes from its recipe
+(edgec.distill.tasks).
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from edgec.distill.config import (
     parse_layer_map,
     resolve_device,
 )
-from edgec.distill.data import load_data, training_rows
 from edgec.distill.report import build_report, plan_note, training_record, write_report
 from edgec.distill.students import build_student, parse_student_spec
+from edgec.distill.tasks import recipe_for
 from edgec.model import load_source_model, num_layers
 from edgec.model_files import peek_task
 from edgec.ui import SilentUI
@@ -53,39 +55,45 @@ def distill(config: DistillConfig, ui=None, callbacks=None) -> dict | None:
 
     task = peek_task(config.teacher, None, config.trust_remote_code)
     if not task_spec(task).distillable:
-        raise BadInput(
-            f"distillation supports sequence classification only, for now; {config.teacher} "
-            f"is a {task} model"
-        )
+        raise BadInput(f"distillation does not support {task} models; {config.teacher} is one")
     teacher = load_source_model(
-        config.teacher, trust_remote_code=config.trust_remote_code, max_length=config.max_length
+        config.teacher,
+        trust_remote_code=config.trust_remote_code,
+        max_length=config.max_length,
+        task=task,
     )
+    recipe = recipe_for(teacher)
     training.seed_everything(hp.seed)
     student = build_student(spec, teacher, config.max_length)
     check_transfer(hp, teacher, student)
-    data = load_data(config, teacher, ui)
+    data = recipe.load_data(config, teacher, ui)
+    if len(data.train) == 0:
+        raise BadInput(f"{config.train_data} gives an empty training set: add examples")
     ui.info(plan_note(teacher, student))
 
-    rows = training_rows(data, teacher, student, device)
+    rows = recipe.training_rows(data, teacher, student, device)
     layer_map = parse_layer_map(
         hp.layer_map, num_layers(teacher.config), num_layers(student.model.config)
     )
     out = training.check_output(config)
-    args = training.training_arguments(hp, out, device, len(rows[0]), processes.world_size())
+    args = training.training_arguments(
+        hp, out, device, len(rows[0]), processes.world_size(), recipe.label_names
+    )
     with args.main_process_first(desc="preparing the output folder"):
         if main:
             training.prepare_output(config)
     resume_from = training.resume_checkpoint(out) if config.resume else None
     trainer = training.build_trainer(
-        hp, args, student, teacher, rows, layer_map, getattr(ui, "console", None), callbacks
+        hp, args, student, teacher, rows, layer_map, recipe, getattr(ui, "console", None), callbacks
     )
     seconds = training.train(trainer, resume_from)
     training.save_student(trainer, student, out, config.keep_checkpoints, main)
     if not main:
         return None
+    recipe.save_extra(config, teacher, student, out)  # e.g. an embedder's modules.json
 
-    record = training_record(trainer, seconds, resume_from, data.validation)
-    report = build_report(config, teacher, student, data, record, layer_map)
+    record = training_record(trainer, seconds, resume_from, data.validation, recipe)
+    report = build_report(config, teacher, student, data, record, layer_map, recipe)
     write_report(report, out)
     return report
 

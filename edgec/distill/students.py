@@ -1,12 +1,14 @@
-"""Student construction: the two recipes `--student` accepts.
+"""Student construction: the two recipes `--student` accepts, for every task.
 
 * `layers:N` is the DistilBERT recipe: a copy of the teacher that keeps N of its layers,
-  spread evenly (6 -> 3 keeps 0, 2, 4), with the teacher's embeddings, head and
-  tokenizer. Starting from the teacher's own weights is what makes a short
-  distillation enough.
+  spread evenly (6 -> 3 keeps 0, 2, 4), with the teacher's embeddings, head (a
+  classifier's or tagger's) and tokenizer. Starting from the teacher's own weights is
+  what makes a short distillation enough.
 * `PATH` is a pretrained base (DistilBERT, MiniLM, ...) that gets a new classification
-  head with the teacher's labels. It keeps its own tokenizer: when that differs from
-  the teacher's, each model tokenizes the raw text itself.
+  or token-classification head with the teacher's labels, or, for an embedder, stays a
+  bare encoder pooled as the teacher pools (so its width must be the teacher's
+  embedding dimension). It keeps its own tokenizer: when that differs from the
+  teacher's, each model tokenizes the raw text (or words) itself.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from edgec.model import num_layers, position_limit
+from edgec.model_files import model_folder
+from edgec_runtime import iospec
 from edgec_runtime.errors import BadInput
 from edgec_runtime.iospec import SUPPORTED_FAMILIES, derive_max_length
 
@@ -112,44 +116,76 @@ def _read_student_config(path: Path) -> dict:
         raise BadInput(f"{config_file} is not valid JSON ({e})") from None
 
 
-def pretrained_student(path: Path, labels: list[str], max_length: int | None, spec) -> Student:
-    """A pretrained base with a fresh head for the teacher's labels."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+# The transformers class a pretrained student is loaded as, and the head suffix in
+# config.json `architectures` that already carries labels, per task.
+STUDENT_CLASSES = {
+    iospec.SEQUENCE_CLASSIFICATION: ("AutoModelForSequenceClassification", "classifier"),
+    iospec.TOKEN_CLASSIFICATION: ("AutoModelForTokenClassification", "tagger"),
+    iospec.SENTENCE_EMBEDDING: ("AutoModel", None),
+}
 
-    config = _read_student_config(path)
+
+def _check_student_labels(path: Path, config: dict, task: str, labels: list[str]) -> None:
+    """A student that already has this task's head must have the teacher's labels."""
+    architecture, kind = iospec.task_spec(task).architecture, STUDENT_CLASSES[task][1]
+    if not architecture or not any(
+        a.endswith(architecture) for a in config.get("architectures") or []
+    ):
+        return
+    theirs = [v for _, v in sorted((int(k), v) for k, v in (config.get("id2label") or {}).items())]
+    if theirs != labels:
+        raise BadInput(
+            f"--student {path} is a {kind} for {len(theirs)} labels ({', '.join(theirs)}) "
+            f"but the teacher has {len(labels)} ({', '.join(labels)}): pass its base model "
+            f"(without a head) or a {kind} with the teacher's labels"
+        )
+
+
+def pretrained_student(
+    path: Path,
+    labels: list[str],
+    max_length: int | None,
+    spec,
+    task: str = iospec.SEQUENCE_CLASSIFICATION,
+    dimension: int | None = None,
+) -> Student:
+    """A pretrained base with a fresh head for the teacher's labels (classifier,
+    tagger), or bare, of the teacher's embedding `dimension` (embedder). A
+    sentence-transformers folder is read at its Transformer module."""
+    import transformers
+
+    folder = model_folder(path) if path.is_dir() else path
+    config = _read_student_config(folder)
     family = config.get("model_type")
     if family not in SUPPORTED_FAMILIES:
         raise BadInput(
             f"--student {path} is a {family!r} model; edgec supports {', '.join(SUPPORTED_FAMILIES)}"
         )
-    is_classifier = any(
-        a.endswith("ForSequenceClassification") for a in config.get("architectures") or []
-    )
-    if is_classifier:
-        theirs = [
-            v for _, v in sorted((int(k), v) for k, v in (config.get("id2label") or {}).items())
-        ]
-        if theirs != labels:
-            raise BadInput(
-                f"--student {path} is a classifier for {len(theirs)} labels ({', '.join(theirs)}) "
-                f"but the teacher has {len(labels)} ({', '.join(labels)}): pass its base model "
-                "(without a classification head) or a classifier with the teacher's labels"
-            )
-    id2label = dict(enumerate(labels))
+    _check_student_labels(path, config, task, labels)
+    head = {}
+    if iospec.task_spec(task).labeled:
+        id2label = dict(enumerate(labels))
+        head = {
+            "num_labels": len(labels),
+            "id2label": id2label,
+            "label2id": {v: k for k, v in id2label.items()},
+        }
+    auto_class = getattr(transformers, STUDENT_CLASSES[task][0])
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path,
-            num_labels=len(labels),
-            id2label=id2label,
-            label2id={v: k for k, v in id2label.items()},
-            attn_implementation="eager",
-        )
-        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+        model = auto_class.from_pretrained(folder, attn_implementation="eager", **head)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, use_fast=True)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BadInput(f"could not load the student {path}: {first}") from None
     if not tokenizer.is_fast:
         raise BadInput(f"--student {path} has no fast tokenizer (tokenizer.json)")
+    width = getattr(model.config, "hidden_size", None) or getattr(model.config, "dim", None)
+    if dimension is not None and width != dimension:
+        raise BadInput(
+            f"--student {path} has {width}-dimensional token vectors but the teacher embeds "
+            f"in {dimension}: the student learns the teacher's vectors themselves, so pass "
+            f"a base of width {dimension} or use layers:N"
+        )
     limit = position_limit(model.config)
     # Truncate where the teacher does (or at --max-length), as far as the student's
     # positions reach; the saved tokenizer then truncates as the student was trained.
@@ -174,10 +210,32 @@ def same_tokenizer(a, b) -> bool:
 def build_student(spec: StudentSpec, teacher, max_length: int | None = None) -> Student:
     """The student for `spec`; `teacher` is the loaded `SourceModel`."""
     if spec.layers is not None:
-        return layer_student(teacher.model, teacher.tokenizer, teacher.max_length, spec)
-    student = pretrained_student(spec.path, teacher.labels, max_length or teacher.max_length, spec)
-    student.shares_tokenizer = same_tokenizer(student.tokenizer, teacher.tokenizer)
+        student = layer_student(teacher.model, teacher.tokenizer, teacher.max_length, spec)
+    else:
+        embeds = teacher.task == iospec.SENTENCE_EMBEDDING
+        student = pretrained_student(
+            spec.path,
+            teacher.labels,
+            max_length or teacher.max_length,
+            spec,
+            task=teacher.task,
+            dimension=teacher.task_facts.get("dimension") if embeds else None,
+        )
+        student.shares_tokenizer = same_tokenizer(student.tokenizer, teacher.tokenizer)
+    if teacher.task == iospec.SENTENCE_EMBEDDING:
+        freeze_unpooled(student.model)
     return student
+
+
+def freeze_unpooled(model) -> None:
+    """Freeze the encoder's own pooler (a dense layer on [CLS], in BERT and RoBERTa):
+    the folder's Pooling module reads the token vectors, so it takes no part in the
+    loss, and data-parallel training (DDP without unused-parameter search) fails on a
+    parameter that never gets a gradient. Its weights are kept as the teacher had them."""
+    pooler = getattr(model, "pooler", None)
+    if pooler is not None:
+        for p in pooler.parameters():
+            p.requires_grad_(False)
 
 
 def count_parameters(model) -> int:

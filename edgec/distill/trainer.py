@@ -3,16 +3,18 @@
 The Trainer supplies what a training loop needs and nobody wants to rewrite: AdamW with
 linear warm-up and decay, gradient clipping and accumulation, mixed precision on CUDA,
 evaluation with early stopping, keeping the best checkpoint, and resuming an
-interrupted run. This module only adds the loss (`compute_loss`), a collator that
-carries the teacher's logits next to the student's inputs, the metric and two
-callbacks; `training` configures and runs it, `progress` draws it.
+interrupted run. This module only adds the loss (`compute_loss`, the same for every
+task: the task's own terms come from its recipe, edgec.distill.tasks), the
+classifier's collator that carries the teacher's logits next to the student's
+inputs, its metric and two callbacks; `training` configures and runs it, `progress`
+draws it.
 """
 
 from __future__ import annotations
 
 from transformers import Trainer, TrainerCallback
 
-from edgec.distill.losses import IGNORE, LossWeights, distillation_loss
+from edgec.distill.losses import IGNORE, LossWeights, transfer_loss
 
 TEACHER_LOGITS = "teacher_logits"
 
@@ -39,10 +41,11 @@ class DistillationCollator:
 
 
 class DistillationTrainer(Trainer):
-    """`Trainer` whose loss is KD + CE (+ hidden-state and attention transfer).
+    """`Trainer` whose loss is the task's distillation loss (KD + CE for classifiers
+    and taggers, MSE + cosine for embedders) plus hidden-state and attention transfer.
 
-    The teacher's logits arrive precomputed in each batch (the teacher is frozen and in
-    eval mode, so computing them once is exact and saves a teacher forward pass per
+    The teacher's targets arrive precomputed in each batch (the teacher is frozen and
+    in eval mode, so computing them once is exact and saves a teacher forward pass per
     step). The teacher itself runs per batch only when hidden states or attention
     maps are transferred, which also requires both models to share a tokenizer.
     """
@@ -50,9 +53,10 @@ class DistillationTrainer(Trainer):
     # The loss is a per-batch mean: let the Trainer divide it by the accumulation steps.
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args, teacher=None, weights: LossWeights, layer_map=None, **kwargs):
+    def __init__(self, *args, teacher=None, weights: LossWeights, recipe, layer_map=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.weights = weights
+        self.recipe = recipe
         self.layer_map = layer_map
         self.teacher = teacher
         self.uses_internals = bool(weights.hidden_weight or weights.attention_weight)
@@ -66,37 +70,32 @@ class DistillationTrainer(Trainer):
         import torch
         from transformers.modeling_outputs import SequenceClassifierOutput
 
-        labels = inputs.pop("labels")
-        teacher_logits = inputs.pop(TEACHER_LOGITS)
+        targets = {key: inputs.pop(key) for key in self.recipe.target_keys}
         internals = self.uses_internals and model.training
-        student_out = model(
-            **inputs,
-            output_hidden_states=internals and bool(self.weights.hidden_weight),
-            output_attentions=internals and bool(self.weights.attention_weight),
-        )
-        teacher_out = None
+        flags = {
+            "output_hidden_states": internals and bool(self.weights.hidden_weight),
+            "output_attentions": internals and bool(self.weights.attention_weight),
+        }
+        student_out = model(**inputs, **flags)
+        prediction = self.recipe.prediction(student_out, inputs)
+        loss, parts = self.recipe.loss(self.weights, prediction, targets)
         if internals:
             with torch.no_grad():
-                teacher_out = self.teacher(
-                    **inputs,
-                    output_hidden_states=bool(self.weights.hidden_weight),
-                    output_attentions=bool(self.weights.attention_weight),
-                )
-        loss, parts = distillation_loss(
-            self.weights,
-            student_out,
-            teacher_logits,
-            labels,
-            teacher_out,
-            inputs.get("attention_mask"),
-            self.layer_map,
-        )
+                teacher_out = self.teacher(**inputs, **flags)
+            extra, extra_parts = transfer_loss(
+                self.weights,
+                student_out,
+                teacher_out,
+                inputs.get("attention_mask"),
+                self.layer_map,
+            )
+            loss, parts = loss + extra, {**parts, **extra_parts}
         if model.training:
             for name, value in parts.items():
                 self._parts.setdefault(name, []).append(value)
-        # Only the logits go back: hidden states of ragged batches cannot be concatenated.
+        # Only the prediction goes back: hidden states of ragged batches cannot be concatenated.
         if return_outputs:
-            return loss, SequenceClassifierOutput(loss=loss, logits=student_out.logits)
+            return loss, SequenceClassifierOutput(loss=loss, logits=prediction)
         return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:

@@ -99,9 +99,12 @@ def resume_checkpoint(out: Path) -> Path | None:
     return max(folders)[1] if folders else None
 
 
-def training_arguments(hp, out: Path, device: str, rows: int, processes: int = 1):
+def training_arguments(
+    hp, out: Path, device: str, rows: int, processes: int = 1, label_names=("labels",)
+):
     """The Trainer's `TrainingArguments` for the recipe `hp` on `rows` training rows,
-    trained by `processes` data-parallel processes (--batch-size is per process).
+    trained by `processes` data-parallel processes (--batch-size is per process);
+    `label_names` are the batch fields validation hands the metric (the task recipe's).
 
     Creating them starts the processes' group (gloo on the CPU) when a launcher
     started several."""
@@ -145,7 +148,7 @@ def training_arguments(hp, out: Path, device: str, rows: int, processes: int = 1
         report_to="none",
         disable_tqdm=True,
         remove_unused_columns=False,
-        label_names=["labels"],
+        label_names=list(label_names),
         seed=hp.seed,
         data_seed=hp.seed,
         use_cpu=not cuda,
@@ -153,23 +156,22 @@ def training_arguments(hp, out: Path, device: str, rows: int, processes: int = 1
         fp16=cuda and not bf16,
         dataloader_pin_memory=cuda,
         ddp_backend="gloo" if processes > 1 and not cuda else None,
-        # every parameter of a *ForSequenceClassification student takes part in its loss
+        # every parameter of a classifier or tagger student takes part in its loss, and an
+        # embedder's unused pooler is frozen (edgec.distill.students.freeze_unpooled)
         ddp_find_unused_parameters=False,
     )
 
 
-def build_trainer(hp, args, student, teacher, rows, layer_map, console=None, callbacks=None):
-    """A `DistillationTrainer` over (training rows, validation rows), reporting through
-    `console` (a rich Console, or None for silence) and never printing raw logs."""
+def build_trainer(
+    hp, args, student, teacher, rows, layer_map, recipe, console=None, callbacks=None
+):
+    """A `DistillationTrainer` for the task `recipe` (edgec.distill.tasks) over
+    (training rows, validation rows), reporting through `console` (a rich Console, or
+    None for silence) and never printing raw logs."""
     from transformers import EarlyStoppingCallback
 
     from edgec.distill.progress import quiet_trainer
-    from edgec.distill.trainer import (
-        DistillationCollator,
-        DistillationTrainer,
-        FinalEvaluation,
-        accuracy_metric,
-    )
+    from edgec.distill.trainer import DistillationTrainer, FinalEvaluation
 
     train_rows, val_rows = rows
     trainer = DistillationTrainer(
@@ -177,19 +179,29 @@ def build_trainer(hp, args, student, teacher, rows, layer_map, console=None, cal
         args=args,
         train_dataset=train_rows,
         eval_dataset=val_rows,
-        data_collator=DistillationCollator(student.tokenizer),
+        data_collator=recipe.collator(student.tokenizer),
         processing_class=student.tokenizer,
-        compute_metrics=accuracy_metric,
+        compute_metrics=recipe.compute_metrics,
+        preprocess_logits_for_metrics=recipe.preprocess_logits,
         callbacks=[
             FinalEvaluation(),
             EarlyStoppingCallback(early_stopping_patience=hp.patience),
             *(callbacks or []),
         ],
         teacher=teacher.model,
-        weights=LossWeights(hp.alpha, hp.temperature, hp.hidden_weight, hp.attention_weight),
+        weights=LossWeights(
+            hp.alpha, hp.temperature, hp.hidden_weight, hp.attention_weight, hp.cosine_weight
+        ),
+        recipe=recipe,
         layer_map=layer_map,
     )
-    quiet_trainer(trainer, console)
+    quiet_trainer(
+        trainer,
+        console,
+        metric=recipe.validation_metric,
+        metric_name=recipe.validation_name,
+        percent=recipe.validation_percent,
+    )
     return trainer
 
 

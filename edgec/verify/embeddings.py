@@ -18,15 +18,22 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgec.gates import TASK_GATES
+
+# The figures live in edgec.metrics, shared with distillation's retention; RANK_TEXTS
+# and RANK_SEED stay importable from here, next to the checks that read them.
+from edgec.metrics import (  # noqa: F401
+    RANK_SEED,
+    RANK_TEXTS,
+    neighbour_overlap,
+    row_cosines,
+    similarity_rank,
+    spearman,
+)
 from edgec.verify.checks import check
 
 # The gates these checks read, as edgec.gates declares them (measured there).
 EMBEDDING_GATES = TASK_GATES["sentence-embedding"]
 WORST_KEPT = 10
-# Above this many texts the pairwise-similarity rank correlation uses a fixed sample
-# of them: 2000 texts are already ~2 million pairs, and the full matrix grows as n^2.
-RANK_TEXTS = 2000
-RANK_SEED = 0
 NO_PAIRS = "no scored text pairs were given"
 
 
@@ -82,13 +89,6 @@ def _aligned(reference, candidate, n: int) -> tuple[np.ndarray, np.ndarray]:
     return reference, candidate
 
 
-def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine of each row of `a` with the same row of `b` (a zero vector scores 0)."""
-    from sklearn.preprocessing import normalize
-
-    return np.einsum("ij,ij->i", normalize(a), normalize(b))
-
-
 def cosine_report(reference, candidate, texts) -> dict:
     """Each text's reference-vs-candidate cosine: min, 1st percentile, mean, the worst."""
     cos = row_cosines(reference, candidate)
@@ -99,70 +99,6 @@ def cosine_report(reference, candidate, texts) -> dict:
         "mean": float(cos.mean()),
         "worst": [{"index": int(i), "text": texts[i], "cosine": float(cos[i])} for i in worst],
     }
-
-
-def nearest(embeddings: np.ndarray, k: int) -> np.ndarray:
-    """Each text's k nearest other texts by cosine similarity, nearest first."""
-    from sklearn.neighbors import NearestNeighbors
-
-    index = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute")
-    # without a query, kneighbors leaves each text out of its own neighbours
-    return index.fit(embeddings).kneighbors(return_distance=False)
-
-
-def neighbour_overlap(reference, candidate, k: int) -> dict:
-    """Share of each text's k nearest neighbours (by the reference) the candidate keeps:
-    the mean and the worst text. With fewer than k other texts, k is all of them."""
-    used = min(k, len(reference) - 1)
-    ref, cand = nearest(reference, used), nearest(candidate, used)
-    kept = (ref[:, :, None] == cand[:, None, :]).any(axis=2).mean(axis=1)
-    out = {
-        "k": used,
-        "mean_overlap": float(kept.mean()),
-        "min_overlap": float(kept.min()),
-        "worst_index": int(kept.argmin()),
-    }
-    if used < k:
-        out["note"] = f"only {len(reference)} texts: overlap of the {used} nearest, not {k}"
-    return out
-
-
-def _upper_similarities(embeddings: np.ndarray) -> np.ndarray:
-    from sklearn.metrics.pairwise import cosine_similarity
-
-    upper = np.triu_indices(len(embeddings), k=1)
-    return cosine_similarity(embeddings)[upper]
-
-
-def similarity_rank(reference, candidate) -> dict:
-    """Spearman correlation of every pairwise similarity (each pair once), over a fixed
-    sample of RANK_TEXTS texts when there are more."""
-    n = len(reference)
-    out: dict = {}
-    if n > RANK_TEXTS:
-        rows = np.sort(np.random.default_rng(RANK_SEED).choice(n, RANK_TEXTS, replace=False))
-        reference, candidate = reference[rows], candidate[rows]
-        out["note"] = f"pairs among a fixed sample of {RANK_TEXTS} of the {n} texts"
-    ref, cand = _upper_similarities(reference), _upper_similarities(candidate)
-    rho, why = spearman({"reference": ref, "candidate": cand}, "pairwise similarities")
-    out.update({"spearman": rho, "pairs": len(ref), "texts": len(reference)})
-    if why:
-        out["note"] = why
-    return out
-
-
-def spearman(sides: dict[str, np.ndarray], what: str) -> tuple[float | None, str | None]:
-    """scipy's Spearman rho of the two `sides`, or None and why when it is undefined
-    (under 2 values, or one side constant) instead of scipy's NaN and a warning."""
-    from scipy.stats import spearmanr
-
-    (a_name, a), (b_name, b) = sides.items()
-    if len(a) < 2:
-        return None, f"fewer than 2 {what}: no rank correlation"
-    for side, values in ((a_name, a), (b_name, b)):
-        if np.ptp(values) == 0:
-            return None, f"the {side} {what} are all equal: no rank correlation"
-    return float(spearmanr(a, b).statistic), None
 
 
 def _pairs(pair_reference, pair_candidate, pair_scores):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edgec.gates import TASK_GATES
+from edgec.metrics import entity_scores, sentence_entities
 from edgec.verify.checks import check
 from edgec.verify.resolution import interval_text, wilson_interval
 
@@ -92,56 +93,6 @@ def _check_shapes(words: Tags, **sides) -> None:
         for i, (w, s) in enumerate(zip(words, side, strict=True)):
             if len(w) != len(s):
                 raise ValueError(f"sentence {i}: {name} has {len(s)} items for {len(w)} words")
-
-
-def sentence_entities(tags: Tags) -> list[list[tuple[str, int, int]]]:
-    """Each sentence's entities as (type, first word, last word), read strictly (IOB2)."""
-    from seqeval.scheme import IOB2, Entities
-
-    return [
-        [(e.tag, e.start, e.end - 1) for e in sentence]
-        for sentence in Entities([list(t) for t in tags], IOB2).entities
-    ]
-
-
-def entity_scores(truth: Tags, predicted: Tags) -> dict:
-    """Entity precision/recall/F1 in points, overall (micro) and per type, strict IOB2.
-
-    With no entity on either side the prediction is exactly right: 100, not seqeval's
-    undefined 0, so identical taggers of entity-free text do not look broken.
-    """
-    from seqeval.metrics import classification_report
-    from seqeval.scheme import IOB2
-
-    truth, predicted = [list(t) for t in truth], [list(p) for p in predicted]
-    found = sum(len(s) for s in sentence_entities(predicted))
-    if found == 0 and not any(sentence_entities(truth)):
-        return {
-            **dict.fromkeys(("precision", "recall", "f1"), 100.0),
-            "support": 0,
-            "found": 0,
-            "per_type": {},
-        }
-    by_name = classification_report(
-        truth, predicted, mode="strict", scheme=IOB2, output_dict=True, zero_division=0
-    )
-    overall = by_name.pop("micro avg")
-    for summary in ("macro avg", "weighted avg"):
-        by_name.pop(summary)
-    return {
-        **_points(overall),
-        "found": found,
-        "per_type": {t: _points(s) for t, s in by_name.items()},
-    }
-
-
-def _points(scores: dict) -> dict:
-    return {
-        "precision": float(scores["precision"]) * 100,
-        "recall": float(scores["recall"]) * 100,
-        "f1": float(scores["f1-score"]) * 100,
-        "support": int(scores["support"]),
-    }
 
 
 def _gold_scores(reference: Tags, candidate: Tags, gold: Tags) -> dict:

@@ -32,6 +32,8 @@ IN_GRAPH = "in-graph"  # the backend record's tokenizer.status of a strings-in p
 def strings_in(backend_record: dict) -> bool:
     """Whether a package's model takes raw strings (its backend record says so)."""
     return (backend_record.get("tokenizer") or {}).get("status") == IN_GRAPH
+
+
 SENTENCE_EMBEDDING_OUTPUT = "sentence_embedding"
 
 SEQUENCE_CLASSIFICATION = "sequence-classification"
@@ -55,7 +57,7 @@ class TaskSpec:
     output_axes: tuple[str, ...]
     architecture: str | None
     labeled: bool  # the output is one score per label (and the manifest lists labels)
-    distillable: bool = False
+    distillable: bool = False  # `--distill` has a recipe for it (edgec.distill.tasks)
     summary: str = ""
 
 
@@ -77,6 +79,7 @@ TASKS: dict[str, TaskSpec] = {
             (BATCH, SEQUENCE),
             "ForTokenClassification",
             labeled=True,
+            distillable=True,
             summary="one tag per word, grouped into entity spans (NER)",
         ),
         TaskSpec(
@@ -85,6 +88,7 @@ TASKS: dict[str, TaskSpec] = {
             (BATCH,),
             None,
             labeled=False,
+            distillable=True,
             summary="one vector per text, pooled (and normalized) inside the graph",
         ),
     )
