@@ -51,22 +51,35 @@ def interleaved(
 
     Every subject first gets `warmup` untimed calls; then each round times every
     subject in turn, so slow drifts in others' load spread over all subjects alike.
+    A call with a `timed(indices)` method (one running in another process) is handed
+    its whole share of a round at once, and reports the times it measured itself.
     """
     for call in calls.values():
-        for i in range(warmup):
-            call(i)
+        timed_calls(call, range(warmup))
     times: dict[str, list[float]] = {name: [] for name in calls}
     rounds = max(1, min(rounds, runs))
     per_round = [runs // rounds + (1 if r < runs % rounds else 0) for r in range(rounds)]
     i = 0
     for n in per_round:
         for name, call in calls.items():
-            for k in range(n):
-                t0 = time.perf_counter()
-                call(i + k)
-                times[name].append((time.perf_counter() - t0) * 1000.0)
+            times[name] += timed_calls(call, range(i, i + n))
         i += n
     return times
+
+
+def timed_calls(call: Callable[[int], object], indices: range) -> list[float]:
+    """Milliseconds of `call(i)` for each i in turn. A call that runs in another
+    process (edgec.bench.torch_worker) has a `timed(indices)` that runs the same loop
+    there, so what is timed is the call, not the pipe to it."""
+    timed = getattr(call, "timed", None)
+    if timed is not None:
+        return list(timed(indices)) if len(indices) else []
+    out = []
+    for i in indices:
+        t0 = time.perf_counter()
+        call(i)
+        out.append((time.perf_counter() - t0) * 1000.0)
+    return out
 
 
 def sentence_latency(

@@ -115,8 +115,13 @@ def test_cpu_load_without_proc_stat(monkeypatch):
 def test_model_only_with_baselines(tiny):
     subjects = bench.collect_subjects([tiny["package"]], threads=1)
     names = [s.name for s in subjects]
-    # the source model is found through the manifest and timed both ways
-    assert names == [bench.BASELINE_DYNAMIC, bench.BASELINE_PADDED, "onnxruntime int8"]
+    # the source model is found through the manifest and timed both ways, here only
+    here = bench.omp_policy()
+    assert names == [
+        bench.baseline_name(bench.BASELINE_DYNAMIC, here),
+        bench.baseline_name(bench.BASELINE_PADDED, here),
+        "onnxruntime int8",
+    ]
     config = bench.BenchConfig(batches=[1, 2], seq_lens=[8], runs=3, warmup=1, cold_runs=1)
     report = bench.measure(subjects, config)
     assert len(report["results"]) == 2 * 3
@@ -124,8 +129,9 @@ def test_model_only_with_baselines(tiny):
         assert r["stats"]["runs"] == 3 and len(r["latencies_ms"]) == 3
         assert set(r["vs"]) == {bench.BASELINE_DYNAMIC, bench.BASELINE_PADDED}
         assert set(r["cpu"]) >= {"busy", "steal", "others"}
-    dyn = [r for r in report["results"] if r["subject"] == bench.BASELINE_DYNAMIC]
+    dyn = [r for r in report["results"] if r["subject"] == names[0]]
     assert all(r["vs"][bench.BASELINE_DYNAMIC]["speedup"] == pytest.approx(1.0) for r in dyn)
+    assert {r["vs"][bench.BASELINE_PADDED]["against"] for r in report["results"]} == {names[1]}
     package = report["subjects"][2]
     assert package["cold_start"]["torch_imported"] is False
     assert package["cold_start"]["seconds"] > 0 and package["cold_start"]["peak_rss_mb"] > 0
@@ -260,3 +266,36 @@ def test_bench_runs_packages_of_every_available_backend(tiny, spec):
             cold = next(s for s in report["subjects"] if s["backend"] == "openvino")
             assert cold["cold_start"]["seconds"] > 0, cold["cold_start"]
             assert cold["cold_start"]["torch_imported"] is False
+
+
+def test_cli_bench_times_pytorch_under_both_omp_policies(tiny):
+    """Default --torch-omp-policy both: a PyTorch row per policy (libgomp's default in a
+    worker process), and every ratio names the faster row and its policy."""
+    out = tiny["root"] / "policies.json"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench", str(tiny["package"]), "--batch", "1", "--seq-len", "8", "--runs", "3",
+            "--warmup", "1", "--threads", "1", "--cold-runs", "0", "--json", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    torch_rows = {s["name"]: s for s in report["subjects"] if s["kind"] == "pytorch"}
+    policies = {s["omp_wait_policy"] for s in torch_rows.values()}
+    assert policies == {"PASSIVE", "default"} and len(torch_rows) == 4
+    assert {s["process"].split()[0] for s in torch_rows.values()} == {"this", "worker"}
+    assert set(report["config"]["torch_omp_policies"]) == policies
+    for r in report["results"]:
+        assert r["stats"]["runs"] == 3 and min(r["latencies_ms"]) > 0
+        for base in bench.BASELINES:
+            vs = r["vs"][base]
+            assert vs["against"] in torch_rows
+            assert torch_rows[vs["against"]]["baseline"] == base
+            assert vs["omp_wait_policy"] == torch_rows[vs["against"]]["omp_wait_policy"]
+    assert "against the faster OMP_WAIT_POLICY" in result.output
+
+
+def test_cli_bench_help_documents_the_omp_policy_option():
+    result = CliRunner().invoke(cli, ["bench", "--help"])
+    assert result.exit_code == 0 and "--torch-omp-policy" in result.output

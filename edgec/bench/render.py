@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgec.bench.subjects import BASELINE_DYNAMIC, BASELINE_PADDED
+from edgec.bench.subjects import BASELINE_DYNAMIC, BASELINE_PADDED, BASELINES
 
 
 def result_rows(report: dict) -> list[dict]:
@@ -36,6 +36,35 @@ def result_rows(report: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def baseline_lines(report: dict) -> list[str]:
+    """Which PyTorch row each shape's ratios are against, when PyTorch was timed under
+    more than one OMP_WAIT_POLICY: "b1 s128, pytorch-fp32 dynamic: OMP default
+    14.80 ms (PASSIVE 26.80 ms)", one line per baseline and shape."""
+    policy = {s["name"]: s.get("omp_wait_policy") for s in report["subjects"]}
+    kind = {s["name"]: s.get("baseline") for s in report["subjects"]}
+    if len({p for n, p in policy.items() if kind[n]}) < 2:
+        return []
+    lines = []
+    for r in report["results"]:
+        for base in BASELINES:
+            against = r.get("vs", {}).get(base, {}).get("against")
+            if against != r["subject"]:
+                continue  # one line per shape, written at the row that was faster
+            others = [
+                f"{policy[o['subject']]} {o['stats']['p50']:.2f} ms"
+                for o in report["results"]
+                if kind.get(o["subject"]) == base
+                and o["subject"] != against
+                and (o["batch"], o["seq_len"]) == (r["batch"], r["seq_len"])
+            ]
+            shape = f"b{r['batch']}" + (f" s{r['seq_len']}" if r["seq_len"] else " real")
+            lines.append(
+                f"{shape}, {base}: OMP {policy[against]} {r['stats']['p50']:.2f} ms p50"
+                + (f" ({', '.join(others)})" if others else "")
+            )
+    return lines
 
 
 def render_table(report: dict, console) -> None:
@@ -82,6 +111,11 @@ def render_table(report: dict, console) -> None:
             f(row["size_mb"]),
         )
     console.print(table)
+    lines = baseline_lines(report)
+    if lines:
+        console.print("x torch: against the faster OMP_WAIT_POLICY at each shape:")
+        for line in lines:
+            console.print(f"  {escape(line)}")
     for w in report["warnings"]:
         console.print(f"[yellow]warning:[/] {escape(w)}")
 

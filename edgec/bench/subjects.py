@@ -7,6 +7,7 @@ side by side without knowing which runtime is underneath.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,15 @@ import numpy as np
 from edgec.bench.cold import child_argv
 from edgec.machine import cores
 
+# The two PyTorch baselines. Each is timed under one or more OpenMP wait policies, as a
+# subject named baseline_name(kind, policy); ratios are taken against the faster.
 BASELINE_DYNAMIC = "pytorch-fp32 dynamic"
 BASELINE_PADDED = "pytorch-fp32 padded"
+BASELINES = (BASELINE_DYNAMIC, BASELINE_PADDED)
+# OMP_WAIT_POLICY for PyTorch: PASSIVE (threads sleep between parallel regions) and
+# libgomp's default, unset (they spin a few ms, then sleep). ACTIVE is left out: its
+# threads spin for as long as the process lives, over every other subject's turn.
+OMP_POLICIES = ("PASSIVE", "default")
 DEFAULT_BUILDS = ("onnxruntime:fp32", "onnxruntime:int8")
 
 
@@ -38,6 +46,9 @@ class Subject:
     size_bytes: int | None = None
     extra: dict = field(default_factory=dict)
     close: Callable[[], None] | None = None
+    # A subject that runs in another process: `timer(mode, data)` is the call to time
+    # (see subject_call), one that times its share of each round over there.
+    timer: Callable[[str, object], Callable[[int], object]] | None = None
 
     def describe(self) -> dict:
         return {
@@ -136,8 +147,55 @@ def onnx_file_subject(
     )
 
 
-def pytorch_subjects(model_path: str | Path, threads: int | None = None, padded: bool = True):
-    """The source model in PyTorch FP32 eager: dynamic padding, and padded to max_length."""
+def omp_policy(env=None) -> str:
+    """OMP_WAIT_POLICY of this process (or of `env`) as a label: PASSIVE, ACTIVE or
+    default (unset). libgomp reads it once, when torch first loads it."""
+    value = (os.environ if env is None else env).get("OMP_WAIT_POLICY", "").strip().upper()
+    return value or "default"
+
+
+def baseline_name(kind: str, policy: str) -> str:
+    """The subject name of a PyTorch baseline (`kind`: BASELINE_*) under `policy`."""
+    return f"{kind} (OMP {policy})"
+
+
+def pytorch_subjects(
+    model_path: str | Path,
+    threads: int | None = None,
+    padded: bool = True,
+    policies: list[str] | tuple[str, ...] | None = None,
+):
+    """The source model in PyTorch FP32 eager: dynamic padding, and padded to max_length,
+    under each OMP_WAIT_POLICY of `policies` (OMP_POLICIES labels; default: this
+    process's). One process has one policy, so the policy this process has is timed
+    here and each other one in a worker process (edgec.bench.torch_worker) that loads
+    the same model and runs the same calls. Order: by policy, this process's first, so
+    on a contended CPU the subject timed after a worker whose threads spin (which runs a
+    little slower for it, benchmarks/NOTES.md 2) is the caller's next one, not a
+    PyTorch baseline."""
+    here = omp_policy()
+    policies = sorted(dict.fromkeys(policies or [here]), key=lambda p: p != here)
+    groups = []
+    for policy in policies:
+        if policy == here:
+            groups.append(_pytorch_here(model_path, threads, padded, policy))
+        elif policy not in OMP_POLICIES:
+            raise ValueError(
+                f"OMP_WAIT_POLICY {policy!r} cannot be timed in a worker: give one of "
+                f"{', '.join(OMP_POLICIES)}"
+            )
+        else:
+            from edgec.bench.torch_worker import worker_subjects
+
+            groups.append(worker_subjects(model_path, threads, padded, policy))
+    subjects = [s for g in groups for s in g]
+    for s in subjects[1:]:
+        s.cold = None  # cold start once: the same import and load under any policy
+    return subjects
+
+
+def _pytorch_here(model_path: str | Path, threads: int | None, padded: bool, policy: str):
+    """pytorch_subjects in this process, whose OpenMP runs under `policy`."""
     import torch
 
     from edgec.heads import task_outputs
@@ -183,30 +241,40 @@ def pytorch_subjects(model_path: str | Path, threads: int | None = None, padded:
         return run
 
     size = weights_file(Path(model_path)).stat().st_size
-    common = dict(
-        kind="pytorch",
-        backend="pytorch",
-        precision="fp32",
-        path=str(model_path),
-        size_bytes=size,
-        extra={"max_length": max_length, "vocab_size": len(tokenizer)},
-    )
+
+    def subject(kind: str, **calls) -> Subject:
+        return Subject(
+            name=baseline_name(kind, policy),
+            kind="pytorch",
+            backend="pytorch",
+            precision="fp32",
+            path=str(model_path),
+            size_bytes=size,
+            extra={
+                "max_length": max_length,
+                "vocab_size": len(tokenizer),
+                "baseline": kind,
+                "omp_wait_policy": policy,
+                "process": "this",
+                "torch_threads": torch.get_num_threads(),
+            },
+            **calls,
+        )
+
     subjects = [
-        Subject(
-            name=BASELINE_DYNAMIC,
+        subject(
+            BASELINE_DYNAMIC,
             model=forward,
             predict=e2e("longest"),
             cold=child_argv("pytorch", model_path, threads),
-            **common,
         )
     ]
     if padded:
         subjects.append(
-            Subject(
-                name=BASELINE_PADDED,
+            subject(
+                BASELINE_PADDED,
                 model=lambda inputs: forward(pad_to_max(inputs)),
                 predict=e2e("max_length"),
-                **common,
             )
         )
     return subjects
@@ -277,10 +345,12 @@ def collect_subjects(
     workdir: Path | None = None,
     calibration_texts: list[str] | None = None,
     progress=None,
+    torch_policies: list[str] | None = None,
 ) -> list[Subject]:
     """Subjects for `edgec bench PATH...`: packages as given (filtered by `backends`),
     a MODEL folder compiled for each of `backends` into `workdir`, and the PyTorch
-    baseline from the MODEL or the first package's source model when it exists."""
+    baseline from the MODEL or the first package's source model when it exists, under
+    each OMP_WAIT_POLICY of `torch_policies` (default: this process's)."""
     from edgec.pipeline import parse_candidate
     from edgec_runtime.archive import opened
     from edgec_runtime.errors import BadInput
@@ -342,7 +412,7 @@ def collect_subjects(
     if baseline and source is not None:
         if progress:
             progress(f"loading the PyTorch baseline {source}")
-        subjects = [*pytorch_subjects(source, threads, padded), *subjects]
+        subjects = [*pytorch_subjects(source, threads, padded, torch_policies), *subjects]
     elif baseline and progress:
         progress(
             "no PyTorch baseline: the packages' source model is not on this machine (or was "

@@ -97,6 +97,17 @@ def _int_list_option(flag: str, default: str, help: str, maximum: int | None = N
     show_default=True,
     help="Time the source model in PyTorch FP32 eager next to the packages.",
 )
+@click.option(
+    "--torch-omp-policy",
+    "torch_omp_policy",
+    type=click.Choice(["both", "passive", "default"], case_sensitive=False),
+    default="both",
+    show_default=True,
+    help="OMP_WAIT_POLICY the PyTorch baseline is timed under: passive (threads sleep "
+    "between ops, in this process), default (libgomp's: spin a few ms first, in a worker "
+    "process started for it), or both. Each is its own row; every ratio is against the "
+    "faster at that shape, and the JSON names it (vs.*.against).",
+)
 @report_file_option("--json", "json_out", help="Write the report here.")
 @report_file_option("--plot", "plot_out", help="Write a PNG here.")
 @verbose_option
@@ -112,6 +123,7 @@ def bench(
     threads,
     cold_runs,
     baseline,
+    torch_omp_policy,
     json_out,
     plot_out,
 ):
@@ -120,8 +132,9 @@ def bench(
 
     \b
     Figures: p50/p90/p95/p99, mean, std, throughput, each also as a speedup over
-    PyTorch (dynamic padding and padded to max_length); cold start in a new process;
-    peak RSS; the CPU model, ISA and how busy the CPU was (/proc/stat).
+    PyTorch (dynamic padding and padded to max_length, under the faster of its OpenMP
+    wait policies); cold start in a new process; peak RSS; the CPU model, ISA and how
+    busy the CPU was (/proc/stat).
 
     \b
     Examples:
@@ -132,9 +145,11 @@ def bench(
     import os
     import tempfile
 
-    # Before torch loads OpenMP: spinning OpenMP threads make the PyTorch baseline 5-30x
-    # slower on a busy CPU, which would flatter every ratio (benchmarks/NOTES.md).
+    # Before torch loads OpenMP: spinning OpenMP threads make PyTorch 5-30x slower on a
+    # busy CPU, and faster on an idle one (benchmarks/NOTES.md 2). This process waits
+    # passively; libgomp's default policy is timed in a worker process of its own.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    policies = {"both": ["PASSIVE", "default"], "passive": ["PASSIVE"], "default": ["default"]}
     from edgec.bench import BenchConfig, collect_subjects, measure, plot, render_table, write_json
     from edgec.ui import RichUI
 
@@ -158,6 +173,7 @@ def bench(
                 workdir=Path(tmp),
                 calibration_texts=texts,
                 progress=ui.info,
+                torch_policies=policies[torch_omp_policy.lower()],
             )
         config = BenchConfig(
             batches=batch,
