@@ -69,6 +69,7 @@ def host_isa() -> dict:
         "avx512": "avx512f" in flags,
         "vnni": bool({"avx512_vnni", "avx_vnni"} & flags),
         "amx": "amx_int8" in flags,
+        "bf16": bool({"avx512_bf16", "amx_bf16"} & flags),
         "dotprod": "asimddp" in flags,
         "cores": cores(),
     }

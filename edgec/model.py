@@ -50,6 +50,9 @@ class SourceModel:
     # what the runtime needs to post-process, as the manifest's `task` section records
     # it: the tagging scheme for NER; pooling, normalization and dimension for embeddings
     task_facts: dict = field(default_factory=dict)
+    # inputs digest -> outputs, when set: int8-auto verifies many trials on one
+    # validation set, and the PyTorch reference of the same inputs is computed once
+    outputs_memo: dict | None = None
 
     @property
     def id2label(self) -> dict[int, str]:

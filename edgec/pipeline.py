@@ -12,21 +12,26 @@ package, so no file or figure of one backend can end up in another's package.
 
 from __future__ import annotations
 
-import shutil
-import sys
 import tempfile
 import time
-from contextlib import redirect_stdout
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from edgec.backends import AUTO_INT8
+from edgec.candidates import (
+    Candidate,
+    candidate_row,
+    compile_candidate,
+    pick_candidate,
+    search_candidate,
+    time_candidates,
+    verify_candidate,
+)
 from edgec.data import DataOptions
 from edgec.ui import SilentUI
-from edgec_runtime.errors import BackendUnavailable, BadInput, EdgecError, VerificationFailed
+from edgec_runtime.errors import BackendUnavailable, BadInput, EdgecError
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 PICK_RULES = ("target", "fastest")
-LATENCY_RUNS = 20  # batch-1 calls per candidate when comparing several
 
 
 @dataclass
@@ -57,34 +62,6 @@ class BuildRequest:
     min_retention: float | None = None
     distill_options: dict = field(default_factory=dict)  # edgec.distill.Hyperparameters
     distill_device: str = "auto"
-
-
-@dataclass
-class Candidate:
-    """One backend x precision being built: its own stage folder, manifest and report."""
-
-    backend: object
-    precision: str
-    stage: Path
-    manifest: dict = field(default_factory=dict)
-    model_files: list[str] = field(default_factory=list)  # what the backend compiled
-    predictor: object = None
-    checked_on: str | None = None  # set when verified somewhere other than the device
-    error: EdgecError | None = None  # why it could not be built or checked at all
-    verification: dict = field(default_factory=dict)
-    p50_ms: float | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.backend.name}:{self.precision}"
-
-    @property
-    def files(self) -> list[str]:
-        return [*self.model_files, *TOKENIZER_FILES]
-
-    @property
-    def failed(self) -> bool:
-        return self.verification.get("status") == "failed"
 
 
 def parse_candidate(spec: str) -> tuple[str, str | None]:
@@ -204,6 +181,12 @@ def candidate_pairs(
     return kept
 
 
+def search_wanted(pairs, request) -> bool:
+    """Whether a candidate is int8-auto, or may become it (the target's fallback)."""
+    falls_back = fallback_possible(pairs, request) and request.target.fallback == AUTO_INT8
+    return any(p == AUTO_INT8 for _, p in pairs) or falls_back
+
+
 def check_calibration(pairs, request: BuildRequest) -> None:
     """A precision that needs calibration texts says so as data; refuse before any work."""
     if request.calibration_data or request.eval_data:
@@ -237,17 +220,62 @@ def build(request: BuildRequest, ui=None) -> dict:
         return _build(request, ui)
 
 
-def load_sets(request: BuildRequest, task: str, label2id: dict):
-    """The eval set and the calibration set (the eval set when none is given)."""
-    eval_set = (
-        request.data.load_for(task, request.eval_data, label2id) if request.eval_data else None
-    )
-    calib_set = (
-        request.data.load_for(task, request.calibration_data, label2id)
-        if request.calibration_data
-        else eval_set
-    )
-    return eval_set, calib_set
+def load_sets(request: BuildRequest, task: str, label2id: dict, pairs=()):
+    """The eval set, the calibration set (the eval set when none is given), and, when a
+    candidate is int8-auto, the texts its search uses (edgec.candidates.search_texts)."""
+    from edgec.candidates import search_texts
+
+    def load(path):
+        return request.data.load_for(task, path, label2id)
+
+    eval_set = load(request.eval_data) if request.eval_data else None
+    calib_set = load(request.calibration_data) if request.calibration_data else eval_set
+    searched = any(precision == AUTO_INT8 for _, precision in pairs)
+    # a target that falls back to int8-auto searches only if texts for it were given
+    given = request.calibration_data or request.validation_data
+    falls_back = fallback_possible(pairs, request) and request.target.fallback == AUTO_INT8
+    if searched or (given and falls_back):
+        return eval_set, calib_set, search_texts(request, load)
+    return eval_set, calib_set, None
+
+
+def fallback_possible(pairs, request: BuildRequest) -> bool:
+    """Whether the target's `fallback` precision may replace its own: one candidate, the
+    target's precision (not one the user chose), verified, and a backend that has it."""
+    target = request.target
+    if len(pairs) != 1 or request.precision or not request.verify or not target.fallback:
+        return False
+    backend, precision = pairs[0]
+    return precision == target.precision and target.fallback in backend.precisions
+
+
+def parity_only_failure(candidate) -> bool:
+    """Failed on parity gates alone: what another int8 can fix (a tokenizer or label
+    mismatch it cannot)."""
+    failed = [c for c in candidate.verification.get("checks", []) if c["status"] == "failed"]
+    return bool(failed) and all(c["name"].startswith("parity") for c in failed)
+
+
+def fall_back(failed, make, target, search_sets, ui):
+    """The target's fallback precision in place of its own, which failed only on parity;
+    the failed one stays when no search texts were given (the note says how)."""
+    if not parity_only_failure(failed):
+        return failed
+    fallback, name = target.fallback, failed.name
+    if fallback == AUTO_INT8 and search_sets is None:
+        ui.note(
+            f"{name} failed its parity gates; target {target.name} falls back to {fallback}, "
+            "which needs texts apart from --eval-data: pass --calibration-data or "
+            "--validation-data to let it search"
+        )
+        return failed
+    ui.note(f"{name} failed its parity gates: building {fallback}, target {target.name}'s fallback")
+    candidate = make(failed.backend, fallback, f"{failed.stage.name}-{fallback}")
+    candidate.manifest["fallback"] = {
+        "from": failed.precision,
+        "failures": failed.verification.get("failures", []),
+    }
+    return candidate
 
 
 def _build(request: BuildRequest, ui) -> dict:
@@ -273,6 +301,11 @@ def _build(request: BuildRequest, ui) -> dict:
             "edgec build needs --eval-data FILE to verify the package (or --no-verify to skip it)"
         )
     check_calibration(pairs, request)
+    if request.validation_data and not request.distill and not search_wanted(pairs, request):
+        raise BadInput(
+            "--validation-data is read by --distill and by precision int8-auto only: add "
+            "one of them, or drop it"
+        )
     thresholds = resolve_gates(target.verify, request.thresholds)
     model = resolve_model(request.model, request.revision)  # a hub id: its cached snapshot
     if model.repo:
@@ -282,13 +315,13 @@ def _build(request: BuildRequest, ui) -> dict:
     task = peek_task(request.model, request.task, request.trust_remote_code)
     if request.distill and not task_spec(task).distillable:
         raise BadInput(
-            f"--distill supports sequence classification only, for now; {request.model} is a "
-            f"{task} model: build it without --distill"
+            f"--distill has no recipe for {task} models ({request.model}): build it "
+            "without --distill"
         )
     # data files are read before the weights load, so a bad row is exit 2 in a second
     label2id = peek_label2id(model_folder(request.model), task)
     if label2id is not None:
-        eval_set, calib_set = load_sets(request, task, label2id)
+        eval_set, calib_set, search_sets = load_sets(request, task, label2id, pairs)
     with ui.step(f"loading {request.model}"):
         source = load_source_model(
             request.model,
@@ -297,7 +330,7 @@ def _build(request: BuildRequest, ui) -> dict:
             task=task,
         )
     if label2id is None:
-        eval_set, calib_set = load_sets(request, task, source.label2id)
+        eval_set, calib_set, search_sets = load_sets(request, task, source.label2id, pairs)
     if eval_set is not None and request.verify:  # a set too small for the gates: exit 2 now
         from edgec.verify.resolution import check_eval_size
 
@@ -306,6 +339,8 @@ def _build(request: BuildRequest, ui) -> dict:
     text_pair = task == SEQUENCE_CLASSIFICATION and bool(
         (eval_set or calib_set) and (eval_set or calib_set).pairs is not None
     )
+    if search_sets is not None:
+        search_sets.text_pair = text_pair
 
     with tempfile.TemporaryDirectory(prefix=work_prefix()) as tmp:
         work = Path(tmp)
@@ -341,15 +376,28 @@ def _build(request: BuildRequest, ui) -> dict:
         texts = (eval_set or calib_set).texts if (eval_set or calib_set) else []
         several = len(pairs) > 1
         candidates = []
-        for i, (backend, precision) in enumerate(pairs):
-            candidate = Candidate(backend, precision, work / f"candidate-{i}")
+
+        def make(backend, precision: str, name: str) -> Candidate:
+            candidate = Candidate(backend, precision, work / name)
             settings = backend_settings(backend, target, request.options, thresholds, facts)
-            try:
+            if precision == AUTO_INT8:
+                search_candidate(
+                    candidate, work, settings, common, ui, texts, source, search_sets, thresholds
+                )
+            else:
                 compile_candidate(candidate, work, calibration, settings, common, ui, texts)
-                verify_candidate(candidate, source, eval_set, thresholds, request.verify, ui)
+            verify_candidate(candidate, source, eval_set, thresholds, request.verify, ui)
+            return candidate
+
+        for i, (backend, precision) in enumerate(pairs):
+            try:
+                candidate = make(backend, precision, f"candidate-{i}")
+                if candidate.failed and fallback_possible(pairs, request):
+                    candidate = fall_back(candidate, make, target, search_sets, ui)
             except EdgecError as e:
                 if not several:
                     raise
+                candidate = Candidate(backend, precision, work / f"candidate-{i}")
                 candidate.error = e
                 candidate.verification = {"status": "failed", "failures": [str(e)]}
                 ui.note(f"{candidate.name} failed: {e}")
@@ -368,126 +416,3 @@ def _build(request: BuildRequest, ui) -> dict:
         with ui.step(f"writing {output} ({chosen.name})"):
             write_package(output, files, manifest, force=request.force, archive=request.archive)
     return read_manifest(output)
-
-
-def compile_candidate(candidate, work, calibration, settings, common, ui, texts=()) -> None:
-    """Compile into the candidate's own stage folder and load it as a device would (or,
-    for a device this machine lacks, as the backend's check on this machine). `texts`:
-    what an in-graph tokenizer must tokenize as training did (-O tokenizer=graph)."""
-    from edgec.runtime import checking_predictor
-
-    backend, precision, stage = candidate.backend, candidate.precision, candidate.stage
-    stage.mkdir()
-    # stdout is edgec's (--json reads it): whatever a backend's libraries print goes to
-    # stderr (OpenVINO's converter prints its arguments under --verbose).
-    with ui.step(f"compiling with {backend.name} ({precision})"), redirect_stdout(sys.stderr):
-        compiled = backend.compile(work / "export.onnx", precision, calibration, settings, stage)
-    if settings.options.get("tokenizer") == "graph":
-        from edgec.strings_in import put_tokenizer_in_graph
-
-        put_tokenizer_in_graph(candidate, compiled, work / "tokenizer", common, texts, ui)
-    for name in TOKENIZER_FILES:
-        shutil.copy2(work / "tokenizer" / name, stage / name)
-    section = {
-        "name": backend.name,
-        "version": backend.version(),
-        "precision": precision,
-        "files": compiled.files,
-        "settings": settings.record(),
-        **compiled.metadata,
-    }
-    candidate.manifest = {**common, "backend": section}
-    candidate.model_files = list(compiled.files)
-    with redirect_stdout(sys.stderr):
-        candidate.predictor, candidate.checked_on = checking_predictor(stage, candidate.manifest)
-    if candidate.checked_on:
-        ui.info(f"{candidate.name} is checked with {candidate.checked_on}")
-
-
-def verify_candidate(candidate, source, eval_set, thresholds, verify: bool, ui) -> None:
-    """Parity and tokenizer reports against the source; `failures` empty means pass."""
-    if not verify:
-        candidate.verification = {
-            "status": "unverified",
-            "failures": [],
-            "note": "built with --no-verify: accuracy and tokenizer were not checked",
-        }
-        return
-    from edgec.verify.suite import verify_against_source
-
-    ui.info(f"verifying {candidate.name}")
-    candidate.verification = verify_against_source(
-        source, candidate.predictor, eval_set, thresholds, ui
-    )
-    from edgec.strings_in import tokenizer_warnings
-
-    warnings_ = tokenizer_warnings(candidate.manifest["backend"])
-    candidate.verification["warnings"] = [*candidate.verification.get("warnings", []), *warnings_]
-    if candidate.checked_on:
-        candidate.verification["checked_on"] = candidate.checked_on
-
-
-def time_candidates(candidates: list[Candidate], text_set, ui) -> None:
-    """Median batch-1 latency (tokenize + infer) of every loaded candidate, interleaved."""
-    from edgec.export import PROBE_TEXTS
-    from edgec.timing import sentence_latency
-
-    texts = [t for t in (text_set.texts if text_set else []) if t] or PROBE_TEXTS
-    loaded = {c.name: c.predictor.predict for c in candidates if c.predictor is not None}
-    with ui.step(f"timing {len(loaded)} candidates (batch 1, real texts)"):
-        medians = sentence_latency(loaded, texts, runs=LATENCY_RUNS)
-    for c in candidates:
-        c.p50_ms = medians.get(c.name)
-
-
-def pick_candidate(candidates: list[Candidate], rule: str, target) -> Candidate:
-    """The target's own candidate, or the fastest that passed; refuse when it cannot."""
-    from edgec.verify.reports import failure_message
-
-    if len(candidates) == 1 or rule == "target":
-        chosen = next(
-            (
-                c
-                for c in candidates
-                if (c.backend.name, c.precision) == (target.backend, target.precision)
-            ),
-            candidates[0],
-        )
-        if chosen.error is not None and not isinstance(chosen.error, VerificationFailed):
-            raise chosen.error  # it could not be built here: its own message and exit code
-        if chosen.failed:
-            others = [c.name for c in candidates if not c.failed]
-            hint = f" (passed: {', '.join(others)}; --pick fastest packages one)" if others else ""
-            raise VerificationFailed(
-                failure_message(
-                    chosen.verification,
-                    f"verification failed for {chosen.name}, no package written{hint}",
-                ),
-                report=chosen.verification,
-            )
-        return chosen
-    passed = [c for c in candidates if not c.failed and c.p50_ms is not None]
-    if not passed:
-        lines = [f"  - {c.name}: {(c.verification['failures'] or ['?'])[0]}" for c in candidates]
-        raise VerificationFailed(
-            "no candidate passed verification, no package written:\n" + "\n".join(lines)
-        )
-    return min(passed, key=lambda c: c.p50_ms)
-
-
-def candidate_row(candidate: Candidate, picked: bool) -> dict:
-    """One line of the comparison table, as the manifest and the CLI show it."""
-    headline = candidate.verification.get("headline") or {}
-    size = sum((candidate.stage / f).stat().st_size for f in candidate.model_files)
-    return {
-        "backend": candidate.backend.name,
-        "precision": candidate.precision,
-        "status": candidate.verification.get("status"),
-        "picked": picked,
-        "size_mb": round(size / 1e6, 2) if size else None,
-        "agreement": headline.get("agreement"),
-        "accuracy_delta": headline.get("quality_delta"),
-        "quality_metric": headline.get("quality_metric"),
-        "p50_ms": round(candidate.p50_ms, 3) if candidate.p50_ms is not None else None,
-        "failures": candidate.verification.get("failures", []),
-    }

@@ -31,6 +31,8 @@ class Target:
     options: dict = field(default_factory=dict)
     origin: str = "edgec"
     reason: str = ""
+    # the precision built instead when `precision` fails only parity gates (int8-auto)
+    fallback: str = ""
 
     def describe(self) -> dict:
         return {
@@ -42,14 +44,24 @@ class Target:
             "shapes": self.shapes,
             "verify": self.verify,
             "options": self.options,
+            "fallback": self.fallback,
             "description": self.description,
             "origin": self.origin,
             "reason": self.reason,
         }
 
 
-KNOWN_KEYS = {"backend", "precision", "device", "threads", "description", "shapes", "verify"}
-TEXT_KEYS = ("backend", "precision", "device", "description")
+KNOWN_KEYS = {
+    "backend",
+    "precision",
+    "fallback",
+    "device",
+    "threads",
+    "description",
+    "shapes",
+    "verify",
+}
+TEXT_KEYS = ("backend", "precision", "fallback", "device", "description")
 SHAPE_AXES = ("batch", "sequence")
 # A profile's batch range is a promise the engine is built for: past this, no edge
 # device has the memory (and `edgec bench --batch` stops at the same size).
@@ -231,10 +243,12 @@ def host_target(isa: dict | None = None, openvino_installed: bool | None = None)
             " with dotprod: int8 dot products" if isa["dotprod"] else " without dotprod"
         )
         return Target(
-            "host", "onnxruntime", "int8", "cpu", 0, "this machine", shapes, reason=reason
-        )
+            "host", "onnxruntime", "int8", "cpu", 0, "this machine", shapes, reason=reason,
+            fallback="int8-auto",
+        )  # fmt: skip
     if (isa["vnni"] or isa["amx"]) and openvino_installed:
         kind = "AMX" if isa["amx"] else "VNNI"
+        bf16 = bool(isa.get("bf16"))  # measured: bf16 1.8x fp32 at b1, -0.12 pts (NOTES.md)
         return Target(
             "host",
             "openvino",
@@ -244,7 +258,9 @@ def host_target(isa: dict | None = None, openvino_installed: bool | None = None)
             "this machine",
             shapes,
             options={"performance_hint": "LATENCY"},
-            reason=f"{kind} present: OpenVINO int8 uses int8 dot-product instructions",
+            reason=f"{kind} present: OpenVINO int8 uses int8 dot-product instructions"
+            + ("; bf16 compute if int8 fails its parity gates" if bf16 else ""),
+            fallback="bf16" if bf16 else "",
         )
     reason = (
         "no VNNI/AMX: OpenVINO int8 is no faster than fp32 here, "
@@ -252,4 +268,7 @@ def host_target(isa: dict | None = None, openvino_installed: bool | None = None)
     )
     if not isa["avx2"]:
         reason = "no AVX2: ONNX Runtime int8 still helps, but expect modest speedups"
-    return Target("host", "onnxruntime", "int8", "cpu", 0, "this machine", shapes, reason=reason)
+    return Target(
+        "host", "onnxruntime", "int8", "cpu", 0, "this machine", shapes, reason=reason,
+        fallback="int8-auto",
+    )  # fmt: skip

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+SCORES_SHOWN = 10  # groups in `edgec inspect`'s sensitivity table, most damaging first
+
 
 def _classifier_facts(parity: dict) -> dict:
     facts: dict = {}
@@ -89,10 +91,11 @@ def package_summary(manifest: dict, package: Path | str) -> dict:
         "target": manifest["target"]["name"],
         "model size": sum(manifest["files"][f]["size"] for f in backend["files"]),
     }
-    if distilled:
-        facts["teacher accuracy"] = distilled["teacher"]["accuracy"]
-        facts["student accuracy"] = {
-            "accuracy": distilled["student"]["accuracy"],
+    if distilled:  # in the task's own retention metric (accuracy for older packages)
+        name, key = distilled.get("metric", "accuracy"), distilled.get("metric_key", "accuracy")
+        facts[f"teacher {name}"] = distilled["teacher"][key]
+        facts[f"student {name}"] = {
+            key: distilled["student"][key],
             "spec": distilled["student"]["spec"],
             "retention": distilled["retention"],
         }
@@ -108,6 +111,8 @@ def package_summary(manifest: dict, package: Path | str) -> dict:
         }
     if backend.get("tokenizer"):
         facts["tokenizer in graph"] = in_graph_fact(backend["tokenizer"])
+    if backend.get("search"):
+        facts["int8 search"] = search_fact(backend["search"])
     facts["verification"] = verification["status"].upper()
     if verification.get("checked_on"):
         facts["checked with"] = verification["checked_on"]
@@ -121,9 +126,75 @@ def in_graph_fact(record: dict) -> str:
     if record["status"] != "in-graph":
         return f"no, the tokenizer stays in Python: {record['why']}"
     compared = ", ".join(
-        f"{name} {c['texts'] - c['mismatches']}/{c['texts']}" for name, c in record["checked"].items()
+        f"{name} {c['texts'] - c['mismatches']}/{c['texts']}"
+        for name, c in record["checked"].items()
     )
     return f"yes ({record['converter']}); identical: {compared}"
+
+
+def search_fact(record: dict) -> str:
+    """int8-auto in one line: what won, what stayed float, what the search cost."""
+    picked = next(r for r in record["results"] if r["precision"] == record["picked"])
+    kept = record["options"].get("keep_float") or []
+    how = f"{record['picked']}" + (
+        f" ({picked['calibration']})" if picked.get("calibration") else ""
+    )
+    floats = f"{len(kept)} group(s) in float: {', '.join(kept)}" if kept else "all groups int8"
+    return f"{how}, {floats}; {record['trials']} trials in {record['seconds']:.0f} s"
+
+
+def sensitivity_table(record: dict, limit: int = SCORES_SHOWN) -> dict | None:
+    """The most damaging groups of the picked precision, or of the first that was
+    scored (the picked one may have passed whole), for `edgec inspect`."""
+    results = record.get("results", [])
+    scored = [r for r in results if r.get("scores")]
+    if not scored:
+        return None
+    shown = next((r for r in scored if r["precision"] == record.get("picked")), scored[0])
+    kept = set((shown.get("options") or {}).get("keep_float") or [])
+    rows = [{"group": g, **s, "float": g in kept} for g, s in shown["scores"].items()]
+    return {
+        "precision": shown["precision"],
+        "calibration": shown.get("calibration"),
+        "rows": rows[:limit],
+    }
+
+
+def int8_search(manifest: dict) -> dict | None:
+    """What `int8-auto` measured, for `edgec inspect`: each searched precision's result,
+    the picked one's most damaging groups, and which texts each step read; or None."""
+    record = manifest["backend"].get("search")
+    if not record:
+        return None
+    return {
+        "picked": record["picked"],
+        "keep_float": record["options"].get("keep_float") or [],
+        "trials": record["trials"],
+        "seconds": record["seconds"],
+        "budget": record["budget"],
+        "texts": record.get("texts"),
+        "results": [
+            {
+                "precision": r["precision"],
+                "calibration": r.get("calibration"),
+                "passed": r["options"] is not None,
+                "keep_float": (r["options"] or {}).get("keep_float"),
+                "agreement": (r.get("validation") or {}).get("agreement"),
+                "quality_delta": (r.get("validation") or {}).get("quality_delta"),
+                "p50_ms": r.get("p50_ms"),
+            }
+            for r in record["results"]
+        ],
+        "sensitivity": sensitivity_table(record),
+        "float_cost_ms": next(
+            (
+                r.get("float_cost_ms")
+                for r in record["results"]
+                if r["precision"] == record["picked"]
+            ),
+            None,
+        ),
+    }
 
 
 def build_payload(manifest: dict, package: Path | str) -> dict:

@@ -13,8 +13,9 @@ import onnx
 import pytest
 from conftest import random_sentences
 
-from edgec.backends.onnxruntime import BACKEND
-from edgec.backends.qdq import ffn_down_projections, quantize_static_qdq
+from edgec.backends.groups import quantizable_groups, resolve_groups
+from edgec.backends.onnxruntime import BACKEND, fuse_transformer_ops
+from edgec.backends.qdq import quantize_static_qdq
 from edgec.backends.settings import (
     TYPES,
     resolve_options,
@@ -37,11 +38,6 @@ def exported(tiny_bert, tmp_path_factory):
     path = tmp_path_factory.mktemp("ort") / "export.onnx"
     export_onnx(source, path)
     return source, path, calibration_batches(source, random_sentences(24, seed=7))
-
-
-def geometry(source) -> dict:
-    facts = source.shape_facts()
-    return {"hidden_size": facts["hidden_size"], "intermediate_size": facts["intermediate_size"]}
 
 
 def settings_of(source, threads: int = 1, **options) -> BackendSettings:
@@ -78,16 +74,21 @@ def test_options_are_declared_with_todays_defaults():
         "fuse": (bool, True),
         "per_channel": (bool, True),
         "symmetric": (bool, False),
-        "float_ffn_down": (bool, True),
+        "keep_float": (list, []),
+        "calibration": (str, "minmax"),
+        "search_margin": (float, 0.5),
+        "search_trials": (int, 80),
+        "search_seconds": (float, 1800.0),
         "quantize_ops": (list, ["MatMul", "Gemm"]),
     }
     assert all(o.help and "\n" not in o.help for o in BACKEND.options)
     assert all(o.type in TYPES for o in BACKEND.options)  # parse and describe can name it
 
 
-def test_static_int8_is_the_precision_that_needs_calibration():
+def test_static_int8_and_its_search_are_the_precisions_that_need_calibration():
     assert BACKEND.calibrated == ("int8-static",)
-    assert BACKEND.needs_calibration("int8-static")
+    assert BACKEND.searched == ("int8", "int8-static")
+    assert BACKEND.needs_calibration("int8-static") and BACKEND.needs_calibration("int8-auto")
     assert not BACKEND.needs_calibration("int8") and not BACKEND.needs_calibration("fp32")
 
 
@@ -175,33 +176,51 @@ def test_sessions_take_threads_and_spinning_from_the_settings(exported, tmp_path
 # ---------------------------------------------------------------- the shared Q/DQ quantizer
 
 
-def test_the_feed_forward_down_projections_are_found_by_their_shape(exported):
+def test_the_node_groups_are_found_by_shape_and_order(exported):
     source, path, _ = exported
-    found = ffn_down_projections(onnx.load(str(path)), **geometry(source))
-    assert len(found) == num_layers(source.config)
-    assert all("output/dense" in name and "attention" not in name for name in found)
-    unknown = ffn_down_projections(onnx.load(str(path)), hidden_size=None, intermediate_size=None)
-    assert unknown == []  # geometry unknown: none
+    layers = num_layers(source.config)
+    groups = quantizable_groups(onnx.load(str(path)))
+    roles = ("qkv", "attention-core", "attention-out", "ffn-up", "ffn-down")
+    assert list(groups) == [f"layer{i}.{r}" for i in range(layers) for r in roles] + ["head"]
+    assert all(len(groups[f"layer{i}.qkv"]) == 3 for i in range(layers))
+    assert all("output/dense" in n and "attention" not in n for n in groups["layer0.ffn-down"])
+    assert all("attention/output" in n for n in groups["layer1.attention-out"])
+    assert resolve_groups(groups, ["ffn-down"]) == [
+        groups[f"layer{i}.ffn-down"][0] for i in range(layers)
+    ]
+    with pytest.raises(BadInput, match="names no node group of this model"):
+        resolve_groups(groups, ["layer99.ffn-down"])
+
+
+def test_the_fused_graph_has_its_own_groups(exported, tmp_path):
+    source, path, calibration = exported
+    fuse_transformer_ops(
+        path,
+        tmp_path / "fused.onnx",
+        calibration[:2],
+        **{
+            "num_heads": source.config.num_attention_heads,
+            "hidden_size": source.config.hidden_size,
+        },
+    )
+    groups = quantizable_groups(onnx.load(str(tmp_path / "fused.onnx")))
+    assert "layer0.attention" in groups and "layer0.qkv" not in groups
+    assert "layer0.ffn-down" in groups and "head" in groups
 
 
 @pytest.mark.parametrize("symmetric", [False, True])
-def test_static_int8_keeps_them_float_unless_asked(exported, tmp_path, symmetric):
+def test_static_int8_keeps_float_the_groups_it_is_told(exported, tmp_path, symmetric):
     source, path, calibration = exported
+    groups = quantizable_groups(onnx.load(str(path)))
+    down = set(resolve_groups(groups, ["ffn-down"]))
     kept = quantize_static_qdq(
-        path, tmp_path / "kept.onnx", calibration, symmetric=symmetric, **geometry(source)
+        path, tmp_path / "kept.onnx", calibration, symmetric=symmetric, keep_float=["ffn-down"]
     )
-    assert kept["kept_float"]["nodes"] == num_layers(source.config)
-    down = set(ffn_down_projections(onnx.load(str(path)), **geometry(source)))
+    assert kept["kept_float"] == {"groups": ["ffn-down"], "nodes": num_layers(source.config)}
     assert down and not down & quantized_matmuls(tmp_path / "kept.onnx")
-    everything = quantize_static_qdq(
-        path,
-        tmp_path / "all.onnx",
-        calibration,
-        symmetric=symmetric,
-        float_ffn_down=False,
-        **geometry(source),
-    )
+    everything = quantize_static_qdq(path, tmp_path / "all.onnx", calibration, symmetric=symmetric)
     assert everything["kept_float"]["nodes"] == 0
+    assert set(everything["node_groups"]) == set(groups)
     assert down <= quantized_matmuls(tmp_path / "all.onnx")
     zero_points = {
         i.name: onnx.numpy_helper.to_array(i)

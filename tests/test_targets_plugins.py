@@ -68,6 +68,20 @@ def test_host_follows_isa(isa, backend, why):
     assert target.backend == backend and target.precision == "int8" and why in target.reason
 
 
+@pytest.mark.parametrize("bf16, fallback", [(True, "bf16"), (False, "")])
+def test_host_falls_back_to_bf16_where_the_cpu_computes_it(bf16, fallback):
+    isa = {"machine": "x86_64", "avx2": True, "avx512": True, "vnni": True, "amx": True}
+    target = host_target({**isa, "dotprod": False, "bf16": bf16}, openvino_installed=True)
+    assert (target.backend, target.precision, target.fallback) == ("openvino", "int8", fallback)
+    assert ("bf16 compute if int8 fails" in target.reason) is bf16
+
+
+def test_host_on_onnxruntime_falls_back_to_the_int8_search():
+    isa = {"machine": "x86_64", "avx2": True, "avx512": False, "vnni": False, "amx": False}
+    target = host_target({**isa, "dotprod": False}, openvino_installed=True)
+    assert target.fallback == "int8-auto"
+
+
 def test_host_without_openvino_stays_on_onnxruntime():
     isa = {
         "machine": "x86_64",

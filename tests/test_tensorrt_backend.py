@@ -231,16 +231,20 @@ def test_options_are_declared_with_todays_defaults():
         "workspace_mb": (int, 1024),
         "build_on_device": (bool, False),
         "timing_cache": (str, None),
-        "float_ffn_down": (bool, True),
+        "keep_float": (list, []),
+        "calibration": (str, "minmax"),
+        "search_margin": (float, 0.5),
+        "search_trials": (int, 80),
+        "search_seconds": (float, 1800.0),
         "quantize_ops": (list, ["MatMul", "Gemm"]),
     }
     assert all(o.help and "\n" not in o.help for o in BACKEND.options)
     assert all(o.type in TYPES for o in BACKEND.options)  # parse and describe can name it
 
 
-def test_int8_is_the_precision_that_needs_calibration():
-    assert BACKEND.calibrated == ("int8",)
-    assert BACKEND.needs_calibration("int8")
+def test_int8_and_its_search_are_the_precisions_that_need_calibration():
+    assert BACKEND.calibrated == ("int8",) and BACKEND.searched == ("int8",)
+    assert BACKEND.needs_calibration("int8") and BACKEND.needs_calibration("int8-auto")
     assert not BACKEND.needs_calibration("fp16") and not BACKEND.needs_calibration("fp32")
 
 
@@ -388,8 +392,14 @@ def test_int8_parses_a_symmetric_qdq_graph_without_a_calibrator(standin, tiny, t
     assert not standin.calls.calibrators and not hasattr(config, "int8_calibrator")
     assert compiled.metadata["quantization"]["activations"] == "int8-symmetric"
     assert compiled.metadata["network"] == "strongly-typed"
-    # The model's geometry reached the quantizer: the down-projections stayed float.
-    assert compiled.metadata["quantization"]["kept_float"]["nodes"] == 2
+    # Every group is int8 unless kept float (int8-auto's search, or -O keep_float).
+    assert compiled.metadata["quantization"]["kept_float"]["nodes"] == 0
+    (tmp_path / "kept").mkdir()
+    kept = BACKEND.compile(
+        tiny["onnx"], "int8", tiny["calibration"],
+        settings.with_options(keep_float=["ffn-down"]), tmp_path / "kept",
+    )  # fmt: skip
+    assert kept.metadata["quantization"]["kept_float"]["nodes"] == 2  # one per layer
 
     # What TensorRT would build computes the same model, within int8's error.
     qdq = tmp_path / "parsed.onnx"

@@ -31,6 +31,8 @@ from edgec.backends.settings import Option
 from edgec_runtime.runners import Runner
 from edgec_runtime.settings import BackendSettings
 
+AUTO_INT8 = "int8-auto"  # made by the sensitivity search from the `searched` precisions
+
 
 @dataclass
 class Compiled:
@@ -56,9 +58,12 @@ class Backend:
     description: str = ""
     options: tuple[Option, ...] = ()
     calibrated: tuple[str, ...] = ()  # precisions that need calibration texts
+    # the int8 precisions whose compile honours -O keep_float and -O calibration, which
+    # precision "int8-auto" searches over (edgec.int8_search)
+    searched: tuple[str, ...] = ()
 
     def needs_calibration(self, precision: str) -> bool:
-        return precision in self.calibrated
+        return precision in self.calibrated or (precision == AUTO_INT8 and bool(self.searched))
 
     def missing_modules(self) -> list[str]:
         return [m for m in self.requires if importlib.util.find_spec(m) is None]

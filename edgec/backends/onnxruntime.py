@@ -1,4 +1,4 @@
-"""ONNX Runtime backend: fp32, dynamic int8 and static (QDQ) int8.
+"""ONNX Runtime backend: fp32, dynamic int8, static (QDQ) int8, and int8-auto.
 
 The transformer optimizer fuses attention, LayerNorm and GELU into single kernels,
 which is where most of ORT's speed on BERT comes from; a fused graph is kept only
@@ -8,6 +8,8 @@ when it matches the plain export on real inputs. Static QDQ quantizes the plain
 Sessions and the runner are the runtime's (edgec_runtime.runners.onnxruntime): a
 device loads a package with the code its build verified it with. The Q/DQ quantizer
 (qdq) is a shared module: TensorRT uses it too, without importing this backend.
+int8-auto is not compiled here: edgec.int8_search builds it from int8-static and int8
+trials, choosing the calibration method and the node groups kept float (`searched`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from edgec.backends import Backend, Compiled
+from edgec.backends.derived import copy_of, samples_digest
+from edgec.backends.groups import describe_groups, quantizable_groups, resolve_groups
 from edgec.backends.qdq import DEFAULT_OP_TYPES, quantize_static_qdq
-from edgec.backends.settings import TOKENIZER_OPTION, Option
+from edgec.backends.settings import SEARCH_OPTIONS, TOKENIZER_OPTION, Option
 from edgec.plugins import hookimpl
 from edgec_runtime.runners.onnxruntime import OrtRunner
 from edgec_runtime.settings import BackendSettings
@@ -58,11 +62,15 @@ def fuse_transformer_ops(
     return {"fused": True, "fused_operators": counts, "fusion_drift": drift}
 
 
-def quantize_dynamic_int8(src: Path, dst: Path, *, per_channel: bool) -> dict:
+def quantize_dynamic_int8(src: Path, dst: Path, *, per_channel: bool, keep_float=()) -> dict:
     """Int8 weights, activations quantized per call; per channel: 0.964 -> 0.980
-    agreement on the sentiment teacher."""
+    agreement on the sentiment teacher. The node groups in `keep_float` stay float."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(src), load_external_data=False)
+    groups = quantizable_groups(graph)
+    excluded = resolve_groups(groups, keep_float)
 
     # Fused contrib ops (SkipLayerNormalization, FastGelu) defeat ONNX shape inference;
     # their outputs are float, which is all the quantizer needs to know.
@@ -71,9 +79,16 @@ def quantize_dynamic_int8(src: Path, dst: Path, *, per_channel: bool) -> dict:
         str(dst),
         weight_type=QuantType.QInt8,
         per_channel=per_channel,
+        nodes_to_exclude=excluded,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
-    return {"method": "dynamic", "weights": "int8", "per_channel": per_channel}
+    return {
+        "method": "dynamic",
+        "weights": "int8",
+        "per_channel": per_channel,
+        "kept_float": {"groups": list(keep_float), "nodes": len(excluded)},
+        "node_groups": describe_groups(graph, groups),
+    }
 
 
 class OnnxRuntimeBackend(Backend):
@@ -97,16 +112,22 @@ class OnnxRuntimeBackend(Backend):
                 calibration,
                 symmetric=settings.options["symmetric"],
                 op_types=settings.options["quantize_ops"],
-                float_ffn_down=settings.options["float_ffn_down"],
-                hidden_size=model.hidden_size,
-                intermediate_size=model.intermediate_size,
+                keep_float=settings.options["keep_float"],
+                method=settings.options["calibration"],
             )
             return Compiled([MODEL_FILE], metadata)
         samples = (calibration or [])[:4]
         fused = workdir / "fused.onnx"
         if settings.options["fuse"] and samples:
-            metadata["optimization"] = fuse_transformer_ops(
-                src, fused, samples, num_heads=model.num_heads, hidden_size=model.hidden_size
+            metadata["optimization"] = copy_of(
+                src,
+                "fused",
+                lambda a, b: fuse_transformer_ops(
+                    a, b, samples, num_heads=model.num_heads, hidden_size=model.hidden_size
+                ),
+                fused,
+                samples=samples_digest(samples),
+                geometry=[model.num_heads, model.hidden_size],
             )
         else:
             fused.write_bytes(src.read_bytes())
@@ -115,7 +136,10 @@ class OnnxRuntimeBackend(Backend):
             fused.rename(out)
         else:
             metadata["quantization"] = quantize_dynamic_int8(
-                fused, out, per_channel=settings.options["per_channel"]
+                fused,
+                out,
+                per_channel=settings.options["per_channel"],
+                keep_float=settings.options["keep_float"],
             )
             fused.unlink()
         return Compiled([MODEL_FILE], metadata)
@@ -123,7 +147,7 @@ class OnnxRuntimeBackend(Backend):
 
 BACKEND = OnnxRuntimeBackend(
     name="onnxruntime",
-    precisions=("fp32", "int8", "int8-static"),
+    precisions=("fp32", "int8", "int8-static", "int8-auto"),
     devices=("cpu",),
     requires=("onnxruntime",),
     extra=None,
@@ -149,12 +173,7 @@ BACKEND = OnnxRuntimeBackend(
             False,
             "int8-static: symmetric int8 activations (zero point 0) instead of uint8",
         ),
-        Option(
-            "float_ffn_down",
-            bool,
-            True,
-            "int8-static: keep the feed-forward down-projections in float (their input has outliers)",
-        ),
+        *SEARCH_OPTIONS,
         Option(
             "quantize_ops",
             list,
@@ -163,6 +182,8 @@ BACKEND = OnnxRuntimeBackend(
         ),
     ),
     calibrated=("int8-static",),
+    # dynamic first: faster than static on every CPU measured (benchmarks/NOTES.md, 12)
+    searched=("int8", "int8-static"),
 )
 
 

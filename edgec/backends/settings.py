@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from edgec.backends.qdq import CALIBRATION_METHODS, DEFAULT_CALIBRATION
 from edgec.gates import resolve_gates
 from edgec_runtime.errors import BadInput
 from edgec_runtime.settings import BackendSettings
@@ -101,6 +102,39 @@ TOKENIZER_OPTION = Option(
     choices=("python", "graph"),
 )
 """Declared by the backends that can hold a tokenizer (ONNX Runtime, OpenVINO)."""
+
+KEEP_FLOAT_OPTION = Option(
+    "keep_float",
+    list,
+    [],
+    'int8: node groups left in float, e.g. ["ffn-down"] (every layer\'s), '
+    '["layer5.ffn-down", "head"]; int8-auto chooses them by a measured search',
+)
+CALIBRATION_OPTION = Option(
+    "calibration",
+    str,
+    DEFAULT_CALIBRATION,
+    "static int8: how activation ranges are set from the calibration texts; "
+    "int8-auto measures all three",
+    choices=tuple(CALIBRATION_METHODS),
+)
+SEARCH_OPTIONS = (
+    KEEP_FLOAT_OPTION,
+    CALIBRATION_OPTION,
+    Option(
+        "search_margin",
+        float,
+        0.5,
+        "int8-auto: the share of each gate's allowance the search may use on its validation "
+        "texts (0.5: half the accuracy drop), leaving the rest for the eval set",
+        minimum=0.0,
+    ),
+    Option("search_trials", int, 80, "int8-auto: at most this many trial compiles", minimum=1),
+    Option(
+        "search_seconds", float, 1800.0, "int8-auto: stop searching after this long", minimum=1.0
+    ),
+)
+"""Declared by the backends whose int8 the sensitivity search drives (`searched`)."""
 
 
 def parse_pairs(pairs, flag: str = "-O/--option") -> dict[str, str]:

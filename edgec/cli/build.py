@@ -32,7 +32,6 @@ from edgec_runtime.errors import BadInput
 # Options that mean something only with --distill; giving one without it is a mistake.
 DISTILL_ONLY = (
     "train_data",
-    "validation_data",
     "unlabeled",
     "distill_options",
     "distill_device",
@@ -122,7 +121,9 @@ def _refuse_distill_options_without_distill(ctx: click.Context, student: str | N
 @data_file_option("--train-data", help="Training texts for --distill.")
 @data_file_option(
     "--validation-data",
-    help="With --distill: texts for early stopping (default: 10% held out of --train-data).",
+    help="Labelled texts held apart from --eval-data: the gates each int8-auto trial must "
+    "pass (default: the odd rows of --calibration-data), and with --distill, early "
+    "stopping (default: 10% held out of --train-data).",
 )
 @data_file_option(
     "--unlabeled", help="With --distill: extra texts the teacher labels (KD term only)."
@@ -142,7 +143,9 @@ def _refuse_distill_options_without_distill(ctx: click.Context, student: str | N
     type=float,
     default=DEFAULT_MIN_RETENTION,
     show_default=True,
-    help="With --distill: refuse (exit 1) when student/teacher accuracy is below this.",
+    help="With --distill: refuse (exit 1) when the student's retention is below this: "
+    "student/teacher accuracy (classifiers) or entity F1 (taggers); for embedders the "
+    "Spearman of the student's pairwise similarities against the teacher's (its own is 1.0).",
 )
 @force_option()
 @click.option("--archive", is_flag=True, help="Also write OUTPUT.tar.gz.")

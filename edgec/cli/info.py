@@ -65,7 +65,7 @@ def list_targets(targets_files, as_json):
 def inspect(package, digest, as_json):
     """Show a package's manifest and digest, and check every file's hash (exit 1 if one
     differs, a file is not listed, or the package does not match --digest)."""
-    from edgec.views import inspect_payload, package_details
+    from edgec.views import inspect_payload, int8_search, package_details
     from edgec_runtime.archive import opened
     from edgec_runtime.errors import VerificationFailed
     from edgec_runtime.manifest import (
@@ -83,6 +83,7 @@ def inspect(package, digest, as_json):
         render.print_json(inspect_payload(manifest, problems))
     else:
         render.facts_table(f"edgec inspect {package}", package_details(manifest, package, problems))
+        render.search_table(int8_search(manifest))
         click.echo(f"digest {package_digest(manifest)}")  # whole, for copying into a pin
     if pinned:
         raise VerificationFailed(f"{package}: {pinned}")

@@ -52,6 +52,15 @@ FACT_FORMATS = {
     "student accuracy": lambda s: (
         f"{s['accuracy']:.2f}% ({s['spec']}, {s['retention'] * 100:.1f}% retained)"
     ),
+    "teacher entity F1": "{:.2f}".format,
+    "student entity F1": lambda s: (
+        f"{s['entity_f1']:.2f} ({s['spec']}, {s['retention'] * 100:.1f}% retained)"
+    ),
+    "teacher similarity Spearman": "{:.4f}".format,
+    "student similarity Spearman": lambda s: (
+        f"{s['similarity_spearman']:.4f} ({s['spec']}; pairwise similarities against the "
+        "teacher's, whose own is 1.0)"
+    ),
     "source accuracy": "{:.2f}%".format,
     "package accuracy": lambda p: f"{p['accuracy']:.2f}% ({p['delta']:+.2f} pts)",
     "agreement": lambda a: (
@@ -66,8 +75,10 @@ FACT_FORMATS = {
     "task facts": lambda f: ", ".join(f"{k} {v}" for k, v in f.items()) or "-",
     "tokenizer": lambda t: f"{t['identical']}/{t['compared']} identical",
     "build time": "{:.1f} s".format,
-    "source model": lambda s: f"{s['architecture']} ({s['path']})"
-    + (f", hub {s['hub_repo']} at {s['hub_revision'][:12]}" if "hub_repo" in s else ""),
+    "source model": lambda s: (
+        f"{s['architecture']} ({s['path']})"
+        + (f", hub {s['hub_repo']} at {s['hub_revision'][:12]}" if "hub_repo" in s else "")
+    ),
     "source sha256": lambda h: h[:16] + "...",
     "labels": _list,
     "preprocessing": lambda p: (
@@ -140,6 +151,62 @@ def candidates_table(view: dict | None) -> None:
             style="bold green" if row["picked"] else None,
         )
     console().print(table)
+
+
+def search_table(view: dict | None) -> None:
+    """int8-auto's results per searched precision, then the picked one's sensitivity
+    table (damage of each group quantized alone, most damaging first)."""
+    if not view:
+        return
+    from rich.table import Column, Table
+
+    results = Table(
+        Column("precision", no_wrap=True), "calibration", "validation", "agreement", "delta", "float groups", "p50 ms",
+        title=f"int8-auto: {view['trials']} trials in {view['seconds']:.0f} s "
+        f"(budget {view['budget']['max_trials']} trials, {view['budget']['max_seconds']:.0f} s)",
+        title_justify="left",
+    )  # fmt: skip
+    for r in view["results"]:
+        results.add_row(
+            ("> " if r["precision"] == view["picked"] else "  ") + r["precision"],
+            r["calibration"] or "-",
+            "PASSED" if r["passed"] else "failed",
+            _or_dash(r["agreement"], "{:.4f}"),
+            _or_dash(r["quality_delta"], "{:+.2f}"),
+            plain(_list(r["keep_float"]) if r["keep_float"] else ("none" if r["passed"] else "-")),
+            _or_dash(r["p50_ms"], "{:.2f}"),
+            style="bold green" if r["precision"] == view["picked"] else None,
+        )
+    console().print(results)
+    if view["texts"]:
+        texts = view["texts"]
+        console().print(
+            plain(
+                f"calibration and scores: {texts['calibration']['source']} "
+                f"({texts['calibration']['texts']} texts); gates: "
+                f"{texts['validation']['source']} ({texts['validation']['texts']}); "
+                f"eval set: {texts['eval']}"
+            )
+        )
+    shown = view["sensitivity"]
+    if shown:
+        costs = view["float_cost_ms"].get(shown["precision"], {})
+        how = shown["precision"] + (f", {shown['calibration']}" if shown["calibration"] else "")
+        table = Table(
+            Column("group", no_wrap=True), "damage alone", "agreement alone", "weights", "kept float", "float cost ms",
+            title=f"sensitivity ({how}): each group quantized alone, most damaging first",
+            title_justify="left",
+        )  # fmt: skip
+        for row in shown["rows"]:
+            table.add_row(
+                row["group"],
+                f"{row['damage']:.6f}",
+                f"{row['agreement']:.4f}",
+                f"{row['weights']:,}",
+                "yes" if row["float"] else "",
+                _or_dash(costs.get(row["group"]), "{:+.3f}"),
+            )
+        console().print(table)
 
 
 def _short(text: str, width: int = 80) -> str:

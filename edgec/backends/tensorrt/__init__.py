@@ -35,7 +35,7 @@ from pathlib import Path
 
 from edgec.backends import Backend, Compiled, Runner
 from edgec.backends.qdq import DEFAULT_OP_TYPES
-from edgec.backends.settings import Option
+from edgec.backends.settings import SEARCH_OPTIONS, Option
 from edgec.backends.tensorrt import build
 from edgec.plugins import hookimpl
 from edgec_runtime.errors import BadInput
@@ -76,7 +76,9 @@ class TensorRTBackend(Backend):
                 f"ONNX Runtime on the CPU: the engine is built on the device at first load; "
                 f"{what} was checked here"
             )
-            runner = OrtRunner(Path(package_dir) / engine.ONNX_FILE, threads=settings.device.threads)
+            runner = OrtRunner(
+                Path(package_dir) / engine.ONNX_FILE, threads=settings.device.threads
+            )
             return runner, where
         return self.load(package_dir, compiled, settings), None
 
@@ -134,12 +136,14 @@ class TensorRTBackend(Backend):
             "quantization": quantization,
             **facts,
         }
-        return Compiled([engine.ENGINE_FILE, engine.TIMING_CACHE_FILE, engine.RECIPE_FILE], metadata)
+        return Compiled(
+            [engine.ENGINE_FILE, engine.TIMING_CACHE_FILE, engine.RECIPE_FILE], metadata
+        )
 
 
 BACKEND = TensorRTBackend(
     name="tensorrt",
-    precisions=("fp32", "fp16", "int8"),
+    precisions=("fp32", "fp16", "int8", "int8-auto"),
     devices=("cuda",),
     requires=("tensorrt",),
     extra="tensorrt",
@@ -164,12 +168,7 @@ BACKEND = TensorRTBackend(
             None,
             "path to a timing cache from earlier builds on this GPU, to skip re-timing layers",
         ),
-        Option(
-            "float_ffn_down",
-            bool,
-            True,
-            "int8: keep the feed-forward down-projections in float (their input has outliers)",
-        ),
+        *SEARCH_OPTIONS,
         Option(
             "quantize_ops",
             list,
@@ -178,6 +177,7 @@ BACKEND = TensorRTBackend(
         ),
     ),
     calibrated=("int8",),
+    searched=("int8",),
 )
 
 

@@ -24,8 +24,7 @@ def qdq_graph(
         Path(dst),
         calibration,
         symmetric=True,
-        hidden_size=settings.model.hidden_size,
-        intermediate_size=settings.model.intermediate_size,
         op_types=settings.options["quantize_ops"],
-        float_ffn_down=settings.options["float_ffn_down"],
+        keep_float=settings.options["keep_float"],
+        method=settings.options["calibration"],
     )

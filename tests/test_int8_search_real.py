@@ -1,0 +1,100 @@
+"""int8-auto on the real sentiment teacher: the search's result passes the gates with at
+most half a point lost, on the eval set it never read, for ONNX Runtime and for
+TensorRT's symmetric Q/DQ graph; the x86-cpu target falls back to it when plain int8
+fails. The calibration texts are 256 training sentences and the validation texts the
+validation split, both apart from the eval (test) split. The three tests share one
+calibration set, so the activation ranges and scores one computes the next reuses (the
+cache under $EDGEC_CACHE). The NER teacher and the long-review model are measured
+by `make bench` (benchmarks/int8_models.py), with verified builds of the same kind."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import write_csv
+
+from edgec.pipeline import BuildRequest, build
+from edgec.targets import get_target
+
+pytestmark = pytest.mark.slow
+
+MAX_DROP_POINTS = 0.5  # the issue's bar for the search's result
+
+
+@pytest.fixture(scope="module")
+def sentiment_calibration(sentiment_splits, tmp_path_factory):
+    import sentiment
+
+    rows = [{"text": t, "label": y} for t, y in sentiment.read_split(sentiment_splits["train"])]
+    return write_csv(tmp_path_factory.mktemp("int8-auto") / "calib256.csv", rows[:256])
+
+
+def auto_build(model, target, out, eval_data, calibration, validation, **extra):
+    return build(
+        BuildRequest(
+            model=model,
+            target=get_target(target),
+            output=out,
+            eval_data=eval_data,
+            calibration_data=calibration,
+            validation_data=validation,
+            **extra,
+        )
+    )
+
+
+def picked(search: dict) -> dict:
+    return next(r for r in search["results"] if r["precision"] == search["picked"])
+
+
+def test_int8_auto_on_the_sentiment_teacher(
+    sentiment_teacher, sentiment_splits, sentiment_calibration, tmp_path
+):
+    manifest = auto_build(
+        sentiment_teacher, "x86-cpu", tmp_path / "auto", sentiment_splits["test"],
+        sentiment_calibration, sentiment_splits["validation"], precision="int8-auto",
+    )  # fmt: skip
+    parity = manifest["verification"]["parity"]
+    assert manifest["verification"]["status"] == "passed"
+    assert parity["examples"] == 800 and parity["delta"]["accuracy"] >= -MAX_DROP_POINTS
+    search = manifest["backend"]["search"]
+    static = next(r for r in search["results"] if r["precision"] == "int8-static")
+    # the hand-picked rule kept all six feed-forward down-projections float: the
+    # search needs fewer, and says which, with a score for every group of the graph
+    assert static["options"] is not None and len(static["options"]["keep_float"]) < 6
+    assert len(static["scores"]) == 31  # 6 layers x 5 groups, and the head
+    assert all(g in static["scores"] for g in static["options"]["keep_float"])
+    assert picked(search)["p50_ms"] is not None
+
+
+def test_int8_auto_for_tensorrts_symmetric_graph(
+    sentiment_teacher, sentiment_splits, sentiment_calibration, tmp_path
+):
+    """The Jetson's Q/DQ graph (int8 activations, zero point 0), checked with ONNX
+    Runtime on this CPU: all of it in int8 lost 6.25 points here."""
+    manifest = auto_build(
+        sentiment_teacher, "jetson-orin", tmp_path / "jetson", sentiment_splits["test"],
+        sentiment_calibration, sentiment_splits["validation"], precision="int8-auto",
+    )  # fmt: skip
+    assert manifest["verification"]["status"] == "passed"
+    assert manifest["verification"]["parity"]["delta"]["accuracy"] >= -MAX_DROP_POINTS
+    search = manifest["backend"]["search"]
+    assert search["picked"] == "int8" and manifest["backend"]["compiled_as"] == "int8"
+    assert manifest["backend"]["quantization"]["activations"] == "int8-symmetric"
+    assert not picked(search)["all_int8"]["passed"]  # the search had work to do
+
+
+def test_x86_cpu_falls_back_to_int8_auto_when_int8_fails(
+    sentiment_teacher, sentiment_splits, sentiment_calibration, tmp_path
+):
+    """Per-tensor dynamic int8 keeps 0.964 of the teacher's predictions (NOTES.md,
+    section 3): under a 0.97 floor the target's own int8 fails, and its fallback runs."""
+    manifest = auto_build(
+        sentiment_teacher, "x86-cpu", tmp_path / "fallback", sentiment_splits["test"],
+        sentiment_calibration, sentiment_splits["validation"],
+        options={"per_channel": "false"}, thresholds={"min_agreement": 0.97},
+    )  # fmt: skip
+    assert manifest["fallback"]["from"] == "int8"
+    assert any("agreement" in f for f in manifest["fallback"]["failures"])
+    assert manifest["backend"]["precision"] == "int8-auto"
+    assert manifest["verification"]["status"] == "passed"
+    assert manifest["verification"]["parity"]["agreement"] >= 0.97
