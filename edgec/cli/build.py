@@ -78,8 +78,9 @@ def _refuse_distill_options_without_distill(ctx: click.Context, student: str | N
 @click.option(
     "--precision",
     metavar="P[,P...]",
-    help="Override the target's precision, e.g. fp32, int8, int8-static; a comma list "
-    "builds one candidate per backend and precision.",
+    help="Override the target's precision, e.g. fp32, int8, int8-static, or int8-auto (which "
+    "node groups stay float, measured on --calibration-data / --validation-data, never on "
+    "--eval-data); a comma list builds one candidate per backend and precision.",
 )
 @click.option(
     "--pick",
@@ -218,6 +219,8 @@ def build(
           --pick fastest --eval-data test.csv -o dist/fastest
       edgec build ./teacher --backend onnxruntime,openvino --precision int8,fp32 \\
           --eval-data test.csv -o dist/compared
+      edgec build ./teacher --precision int8-auto --calibration-data train.csv \\
+          --validation-data val.csv --eval-data test.csv -o dist/auto
       edgec build ./teacher --distill layers:3 --train-data train.csv \\
           --eval-data test.csv -o dist/student
       edgec build ./ner-tagger --eval-data test.conll -o dist/ner
