@@ -146,33 +146,9 @@ def _quality(manifest: dict) -> dict:
     }
 
 
-def _search(manifest: dict) -> dict | None:
-    record = manifest["backend"].get("search")
-    if not record:
-        return None
-    return {
-        "picked": record["picked"],
-        "keep_float": record["options"].get("keep_float") or [],
-        "calibration": next(
-            (r.get("calibration") for r in record["results"] if r["precision"] == record["picked"]),
-            None,
-        ),
-        "results": [
-            {
-                "precision": r["precision"],
-                "calibration": r.get("calibration"),
-                "keep_float": (r.get("options") or {}).get("keep_float"),
-                "scores": list(r.get("scores") or {})[:5],
-            }
-            for r in record["results"]
-        ],
-        "trials": record["trials"],
-        "seconds": record["seconds"],
-    }
-
-
 def section_int8(threads: int, runs: int, log) -> dict:
     """Build, then time the three packages of every real model at batch 1."""
+    from edgec.views import int8_search  # what `edgec inspect` shows of the search
     from edgec_runtime.manifest import read_manifest
 
     out = {"models": [], "failed": {}}
@@ -205,7 +181,7 @@ def section_int8(threads: int, runs: int, log) -> dict:
                 "texts": len(entry["texts"]),
                 "p50_ms": p50,
                 "quality": {p: _quality(m) for p, m in manifests.items()},
-                "search": _search(manifests["int8-auto"]) if "int8-auto" in manifests else None,
+                "search": int8_search(manifests["int8-auto"]) if "int8-auto" in manifests else None,
                 "cpu": report["cpu"],
             }
         )

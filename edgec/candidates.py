@@ -245,11 +245,13 @@ def search_candidate(candidate, work, settings, common, ui, texts, source, sets,
             source, sets.validation.texts, pairs["validation"], limit=len(sets.validation)
         ),
     }
-    used = sum(len(b["input_ids"]) for b in batches["calibration"])
-    sets.record["calibration"]["texts_used"] = used  # calibration_batches' limit
-    for problem in eval_size_problems(source.task, sets.validation, tightened, source.labels):
+    used = sum(len(b["input_ids"]) for b in batches["calibration"])  # batches' limit
+    texts_read = {**sets.record, "calibration": {**sets.record["calibration"], "texts_used": used}}
+    problems = eval_size_problems(source.task, sets.validation, tightened, source.labels)
+    for problem in problems:
         ui.note(f"int8-auto's validation texts: {problem}")
-        sets.record.setdefault("validation_problems", []).append(problem)
+    if problems:
+        texts_read["validation_problems"] = problems
     float_model = OrtRunner(work / "export.onnx")
     root = work / f"{candidate.stage.name}-trials"
     root.mkdir()
@@ -283,7 +285,7 @@ def search_candidate(candidate, work, settings, common, ui, texts, source, sets,
         max_seconds=settings.options["search_seconds"],
     )
     precision, options, record = search_int8(trials, backend, ui)
-    record.update(texts=sets.record, gates=tightened, margin=settings.options["search_margin"])
+    record.update(texts=texts_read, gates=tightened, margin=settings.options["search_margin"])
     shutil.rmtree(root, ignore_errors=True)
     chosen = settings.with_options(**options)
     compile_candidate(

@@ -183,8 +183,12 @@ def candidate_pairs(
 
 def search_wanted(pairs, request) -> bool:
     """Whether a candidate is int8-auto, or may become it (the target's fallback)."""
-    falls_back = fallback_possible(pairs, request) and request.target.fallback == AUTO_INT8
-    return any(p == AUTO_INT8 for _, p in pairs) or falls_back
+    return any(p == AUTO_INT8 for _, p in pairs) or falls_back_to_search(pairs, request)
+
+
+def falls_back_to_search(pairs, request) -> bool:
+    """Whether the target's fallback, should its own precision fail, is int8-auto."""
+    return fallback_possible(pairs, request) and request.target.fallback == AUTO_INT8
 
 
 def check_calibration(pairs, request: BuildRequest) -> None:
@@ -233,8 +237,7 @@ def load_sets(request: BuildRequest, task: str, label2id: dict, pairs=()):
     searched = any(precision == AUTO_INT8 for _, precision in pairs)
     # a target that falls back to int8-auto searches only if texts for it were given
     given = request.calibration_data or request.validation_data
-    falls_back = fallback_possible(pairs, request) and request.target.fallback == AUTO_INT8
-    if searched or (given and falls_back):
+    if searched or (given and falls_back_to_search(pairs, request)):
         return eval_set, calib_set, search_texts(request, load)
     return eval_set, calib_set, None
 

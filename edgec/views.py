@@ -166,8 +166,10 @@ def int8_search(manifest: dict) -> dict | None:
     record = manifest["backend"].get("search")
     if not record:
         return None
+    picked = next(r for r in record["results"] if r["precision"] == record["picked"])
     return {
         "picked": record["picked"],
+        "calibration": picked.get("calibration"),
         "keep_float": record["options"].get("keep_float") or [],
         "trials": record["trials"],
         "seconds": record["seconds"],
