@@ -3,8 +3,10 @@ terminal unless the user asked for --verbose; edgec reports what matters itself.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import warnings
 
 
@@ -49,3 +51,14 @@ def quiet_libraries() -> None:
     import rich
 
     rich.get_console().quiet = True  # NNCF's calibration bars; edgec's own consoles stay
+
+
+@contextlib.contextmanager
+def prints_to_stderr():
+    """Around a library call that print()s its progress (ONNX Runtime's histogram
+    calibration): the lines go to stderr with --verbose and nowhere otherwise, never to
+    stdout, which `--json` keeps for one JSON document."""
+    with contextlib.ExitStack() as stack:
+        target = stack.enter_context(open(os.devnull, "w")) if QUIET else sys.stderr
+        stack.enter_context(contextlib.redirect_stdout(target))
+        yield

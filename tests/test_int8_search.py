@@ -143,9 +143,11 @@ def test_int8_auto_builds_and_records_its_search(tiny_bert, tiny_eval_csv, searc
     out = tmp_path / "auto"
     result = invoke_edgec(
         "build", tiny_bert, "-t", "x86-cpu", "--precision", "int8-auto",
-        "--eval-data", tiny_eval_csv, "--calibration-data", search_csv, "-o", out,
+        "--eval-data", tiny_eval_csv, "--calibration-data", search_csv, "-o", out, "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    # stdout is one JSON document: ORT's histogram calibrations print their progress
+    assert json.loads(result.stdout)["manifest"]["backend"]["precision"] == "int8-auto"
     manifest = json.loads((out / MANIFEST).read_text())
     backend = manifest["backend"]
     search = backend["search"]

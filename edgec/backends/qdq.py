@@ -31,6 +31,7 @@ from edgec.backends.groups import (
     quantizable_groups,
     resolve_groups,
 )
+from edgec.quiet import prints_to_stderr
 from edgec_runtime.errors import BadInput
 from edgec_runtime.paths import cache_dir
 
@@ -154,7 +155,8 @@ def quantize_static_qdq(
         cwd = os.getcwd()
         os.chdir(tmp)
         try:
-            _calibrate_into(cache, quantize)
+            with prints_to_stderr():  # the histogram methods print their progress
+                _calibrate_into(cache, quantize)
         finally:
             os.chdir(cwd)
     return {
