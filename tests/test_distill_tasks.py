@@ -381,3 +381,13 @@ def test_build_distill_packages_the_student_and_gates_its_retention(
         achieved = f"rank-correlate {retention:.4f} with the teacher's (similarity Spearman"
     assert_clean_error(refused, 1, achieved, "below --min-retention 1.0", "no package written")
     assert not (tmp_path / "refused").exists()
+
+
+@pytest.mark.parametrize("task", ["tagger", "embedder"])
+def test_augmented_copies_reach_every_task(task, tagger, tagged, embedder, texts, tmp_path):
+    """--augment adds teacher-labelled copies for taggers (as words, one per source
+    word) and embedders (as texts), as it does for classifiers (test_augment.py)."""
+    teacher, data = (tagger, tagged) if task == "tagger" else (embedder, texts)
+    hp = Hyperparameters(max_steps=2, batch_size=16, learning_rate=1e-3, augment=2)
+    report = distill(DistillConfig(teacher, "layers:1", data["train"], tmp_path / "s", hp=hp))
+    assert report["recipe"]["augmented_rows"] > 0

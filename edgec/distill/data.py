@@ -30,6 +30,7 @@ class DistillData:
     validation: Any
     eval_set: Any
     unlabeled: Any = None
+    augmented: Any = None  # teacher-labelled copies of the training texts (--augment)
 
 
 def load_data(config, teacher, ui) -> DistillData:
@@ -54,7 +55,31 @@ def load_data(config, teacher, ui) -> DistillData:
     eval_set = options.load(config.eval_data, teacher.label2id) if config.eval_data else validation
     if len(train) == 0:
         raise BadInput(f"{config.train_data} gives an empty training set: add examples")
-    return DistillData(train, validation, eval_set, unlabeled)
+    return DistillData(train, validation, eval_set, unlabeled, augmented_texts(train, teacher, hp))
+
+
+def augmented_texts(train, teacher, hp):
+    """A TextSet of --augment copies of the training texts (their pairs unchanged, no
+    labels: the teacher labels them), or None without --augment or without a word to
+    swap. `train` is any set with `texts` and `pairs` (a TaggedSet's texts are its words
+    joined by spaces, and a copy has as many words as its source)."""
+    if not hp.augment:
+        return None
+    from edgec.data import TextSet
+    from edgec.distill import augment
+
+    copies = augment.augment_texts(
+        train.texts,
+        hp.augment,
+        hp.augment_rate,
+        hp.seed,
+        augment.teacher_neighbours(teacher.tokenizer, teacher.model),
+        augment.vocabulary_spelling(teacher.tokenizer),
+    )
+    if not copies:
+        return None
+    pairs = [train.pairs[i] for i, _ in copies] if train.pairs is not None else None
+    return TextSet(f"{train.source} (augmented)", [text for _, text in copies], pairs)
 
 
 def split_validation(train, seed: int, share: float = VALIDATION_SHARE):
@@ -112,8 +137,9 @@ def training_rows(data: DistillData, teacher, student, device: str):
 
     train = rows(data.train, data.train.labels, teacher_logits(teacher, data.train, device))
     val_logits = teacher_logits(teacher, data.validation, device)
-    if data.unlabeled is not None:
-        train += rows(data.unlabeled, None, teacher_logits(teacher, data.unlabeled, device))
+    for extra in (data.unlabeled, data.augmented):
+        if extra is not None:
+            train += rows(extra, None, teacher_logits(teacher, extra, device))
     # Validation scores accuracy on true labels, or agreement with the teacher without them.
     val_labels = data.validation.labels or val_logits.argmax(-1).tolist()
     return train, rows(data.validation, val_labels, val_logits)

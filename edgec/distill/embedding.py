@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edgec.data import TextSet
-from edgec.distill.data import DistillData, split_validation
+from edgec.distill.data import DistillData, augmented_texts, split_validation
 from edgec.distill.losses import embedding_loss
 from edgec.distill.predict import predict_embeddings
 from edgec.distill.tasks import Recipe
@@ -76,7 +76,8 @@ class EmbeddingRecipe(Recipe):
             train, validation = split_validation(train, config.hp.seed)
         eval_set = texts(config.eval_data) if config.eval_data else validation
         unlabeled = corpus(texts(config.unlabeled)) if config.unlabeled else None
-        return DistillData(train, validation, eval_set, unlabeled)
+        augmented = augmented_texts(train, teacher, config.hp)
+        return DistillData(train, validation, eval_set, unlabeled, augmented)
 
     def training_rows(self, data, teacher, student, device: str):
         teacher.model.to(device)
@@ -93,8 +94,9 @@ class EmbeddingRecipe(Recipe):
             return encode_texts(student.tokenizer, student.max_length, texts.texts, vectors)
 
         train = rows(data.train)
-        if data.unlabeled is not None:
-            train += rows(data.unlabeled)
+        for extra in (data.unlabeled, data.augmented):
+            if extra is not None:
+                train += rows(extra)
         return train, rows(data.validation)
 
     def collator(self, tokenizer):

@@ -183,6 +183,7 @@ def build_report(
             "max_length": student.max_length,
             "kd_only": not recipe.uses_labels or not recipe.has_gold(data.train),
             "unlabeled_rows": len(data.unlabeled) if data.unlabeled is not None else 0,
+            "augmented_rows": len(data.augmented) if data.augmented is not None else 0,
             "layer_map": layer_map if (hp.hidden_weight or hp.attention_weight) else None,
             "data": data_record(config, data),
         },

@@ -70,6 +70,11 @@ def distill(config: DistillConfig, ui=None, callbacks=None) -> dict | None:
     if len(data.train) == 0:
         raise BadInput(f"{config.train_data} gives an empty training set: add examples")
     ui.info(plan_note(teacher, student))
+    if data.augmented is not None:
+        ui.info(
+            f"--augment {hp.augment}: {len(data.augmented)} copies of the {len(data.train)} "
+            "training texts with words swapped, labelled by the teacher (KD term only)"
+        )
 
     rows = recipe.training_rows(data, teacher, student, device)
     layer_map = parse_layer_map(

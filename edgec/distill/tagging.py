@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.distill.data import DistillData, split_validation
+from edgec.distill.data import DistillData, augmented_texts, split_validation
 from edgec.distill.losses import IGNORE, tagging_loss
 from edgec.distill.predict import first_subwords, predict_word_logits
 from edgec.distill.tasks import Recipe
@@ -48,7 +48,7 @@ class TaggingRecipe(Recipe):
     # ------------------------------------------------------------ data
 
     def load_data(self, config, teacher, ui) -> DistillData:
-        from edgec.data.tagged import load_tagged_set
+        from edgec.data.tagged import TaggedSet, load_tagged_set
 
         train = load_tagged_set(config.train_data, label2id=self.label2id)
         if train.tags is None:
@@ -70,7 +70,13 @@ class TaggingRecipe(Recipe):
         unlabeled = load_words(config.unlabeled, config.data) if config.unlabeled else None
         for warning in dict.fromkeys([*train.warnings, *validation.warnings, *eval_set.warnings]):
             ui.note(warning)  # each file's IOB2 warning once, in file order
-        return DistillData(train, validation, eval_set, unlabeled)
+        copies = augmented_texts(train, teacher, config.hp)
+        augmented = (
+            TaggedSet(copies.source, [text.split() for text in copies.texts], None)
+            if copies is not None
+            else None
+        )
+        return DistillData(train, validation, eval_set, unlabeled, augmented)
 
     def training_rows(self, data, teacher, student, device: str):
         teacher.model.to(device)
@@ -84,8 +90,9 @@ class TaggingRecipe(Recipe):
             return encode_tagged(student.tokenizer, student.max_length, tagged.words, tags, logits)
 
         train = rows(data.train, data.train.tags, word_logits(data.train))
-        if data.unlabeled is not None:
-            train += rows(data.unlabeled, None, word_logits(data.unlabeled))
+        for extra in (data.unlabeled, data.augmented):
+            if extra is not None:
+                train += rows(extra, None, word_logits(extra))
         val_logits = word_logits(data.validation)
         # Validation scores entity F1 on gold tags, or against the teacher's tags without them.
         val_tags = data.validation.tags or [argmax_ids(rows) for rows in val_logits]
