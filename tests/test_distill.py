@@ -153,6 +153,7 @@ def test_distill_cli_writes_a_model_build_accepts(tiny_bert, train_csv, tiny_eva
     result = run_cli(
         "distill", tiny_bert, "--student", "layers:1", "--train-data", train_csv,
         "--eval-data", tiny_eval_csv, "--epochs", "2", "--batch-size", "16", "-o", out, "--json",
+        "--augment", "0",  # the step count below is of the file's rows (test_augment.py adds)
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -179,6 +180,7 @@ def test_distill_progress_is_edgecs_own(tiny_bert, train_csv, tmp_path):
     result = run_cli(
         "distill", tiny_bert, "--student", "layers:1", "--train-data", train_csv,
         "--epochs", "1", "--batch-size", "16", "--logging-steps", "1", "-o", tmp_path / "s",
+        "--augment", "0",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "step 1/3  loss " in result.stdout and "validation step 3: accuracy" in result.stdout
@@ -291,6 +293,8 @@ def test_resume_continues_an_interrupted_run(tiny_bert, train_csv, tmp_path):
         ),
         (["--student", "layers:1", "--processes", "2", "--device", "cuda"], 2, "CPU processes"),
         (["--student", "layers:1", "--resume"], 2, "holds no checkpoint to resume from"),
+        (["--student", "layers:1", "--augment", "-1"], 2, "--augment must be >= 0"),
+        (["--student", "layers:1", "--augment-rate", "0"], 2, "--augment-rate must be in"),
     ],
 )
 def test_bad_input_cli(tiny_bert, train_csv, tmp_path, args, code, message):

@@ -103,6 +103,7 @@ def test_two_processes_train_what_one_trains_with_the_same_global_batch(
         teacher_without_dropout, "--student", "layers:1", "--train-data", data["train"],
         "--validation-data", data["validation"], "--max-steps", "16", "--eval-steps", "16",
         "--lr", "5e-3", "--seed", "7",
+        "--augment", "0",  # 64 rows: 8 global batches an epoch, none cut short
     ]  # fmt: skip
     launch = ["--processes", "2"]
     prefix = []
@@ -130,7 +131,9 @@ def test_two_processes_train_what_one_trains_with_the_same_global_batch(
     assert "Traceback" not in result.stderr
 
     one = tmp_path / "one"
-    hp = Hyperparameters(max_steps=16, eval_steps=16, batch_size=8, learning_rate=5e-3, seed=7)
+    hp = Hyperparameters(
+        max_steps=16, eval_steps=16, batch_size=8, learning_rate=5e-3, seed=7, augment=0
+    )
     single = distill(
         DistillConfig(
             teacher_without_dropout, "layers:1", data["train"], one,

@@ -32,7 +32,7 @@ class Hyperparameters:
         32, "Training examples per batch; an optimizer step takes --grad-accum."
     )
     learning_rate: float = _knob(
-        5e-5, "Peak AdamW learning rate (linear warm-up and decay).", "--lr"
+        1e-4, "Peak AdamW learning rate (linear warm-up and decay).", "--lr"
     )
     warmup_ratio: float = _knob(0.1, "Share of the steps that warm the learning rate up.")
     weight_decay: float = _knob(0.01, "AdamW weight decay.")
@@ -43,6 +43,12 @@ class Hyperparameters:
     cosine_weight: float = _knob(
         1.0, "Embedders: weight of the cosine-distance term next to the MSE."
     )
+    augment: int = _knob(
+        4,
+        "Copies of each training text with words swapped for the teacher's embedding "
+        "neighbours; the teacher labels them (KD term only). 0: none.",
+    )
+    augment_rate: float = _knob(0.4, "Share of a copy's words that --augment swaps.")
     hidden_weight: float = _knob(0.0, "Hidden-state MSE weight.")
     attention_weight: float = _knob(0.0, "MiniLM attention-transfer weight.")
     layer_map: str | None = _knob(
@@ -110,6 +116,8 @@ def check_hyperparameters(hp: Hyperparameters) -> None:
         (hp.logging_steps < 1, "--logging-steps must be >= 1"),
         (hp.patience < 1, "--patience must be >= 1 (validations without improvement)"),
         (hp.max_grad_norm <= 0, "--max-grad-norm must be > 0"),
+        (hp.augment < 0, "--augment must be >= 0 (copies of each training text)"),
+        (not 0 < hp.augment_rate <= 1, "--augment-rate must be in (0, 1]"),
         (hp.weight_decay < 0, "--weight-decay must be >= 0"),
     ]
     for bad, message in problems:

@@ -452,9 +452,10 @@ def teacher_metrics(path: str | Path) -> dict:
 STUDENT = "layers:3"
 
 
-def distill_student(student: str = STUDENT, unlabeled: int = UNLABELED_SIZE, console=None) -> Path:
-    """The full teacher distilled into ``student`` with edgec's default recipe, plus
-    ``unlabeled`` review sentences for the KD term; cached like the teachers.
+def distill_student(student: str = STUDENT, unlabeled: int = 0, console=None) -> Path:
+    """The full teacher distilled into ``student`` with edgec's default recipe (which
+    makes its own extra text: --augment), plus ``unlabeled`` review sentences for the KD
+    term if asked (none by default); cached like the teachers.
 
     The folder holds ``distill-report.json``; a report whose recipe differs from this
     one (another student, data or edgec default) is distilled again. ``console`` (a
