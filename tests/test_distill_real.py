@@ -46,7 +46,12 @@ def test_build_distill_on_the_real_teacher(sentiment_teacher, sentiment_splits, 
             distill="layers:3",
             train_data=train,
             min_retention=0.0,  # a truncated schedule: the gate itself is tested on tiny models
-            distill_options={"max_steps": 12, "batch_size": 32, "eval_steps": 6},
+            # the recipe the floor below was measured with: 12 steps of augmented copies
+            # at lr 1e-4 (today's defaults) are a different, noisier start (59 %)
+            distill_options={
+                "max_steps": 12, "batch_size": 32, "eval_steps": 6,
+                "augment": 0, "learning_rate": 5e-5,
+            },  # fmt: skip
         )
     )
     record = manifest["distillation"]
