@@ -198,7 +198,8 @@ def write_sentence_transformer(teacher_root: Path, out: Path, max_length: int) -
     written = [{**modules[0], "path": ""}]
     for module in modules[1:]:
         folder = str(module.get("path", ""))
-        if folder:
+        # a module without settings (all-MiniLM-L6-v2's 2_Normalize) may have no folder
+        if folder and (teacher_root / folder).is_dir():
             shutil.copytree(teacher_root / folder, out / folder, dirs_exist_ok=True)
         written.append(module)
     _write_json(out / "modules.json", written)
