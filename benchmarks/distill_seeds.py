@@ -8,7 +8,7 @@ example's unlabeled review sentences) at each seed with `edgec.distill`, exactly
 its retention of the teacher and the training time, with mean and standard deviation
 over the seeds.
 
-    .venv/bin/python benchmarks/distill_seeds.py --recipes defaults,augment8 --seeds 42,1,2
+    .venv/bin/python benchmarks/distill_seeds.py --recipes defaults,augment4 --seeds 42,1,2
 
 Each (recipe, seed) result is kept in benchmarks/distill_seeds.json, keyed by the
 recipe's full hyperparameters, so a rerun only trains what changed.
@@ -111,14 +111,7 @@ def run_one(task: str, name: str, seed: int) -> dict:
 
 
 def load() -> list[dict]:
-    """The kept results; a record from before tasks were named is the sentiment's."""
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-    for r in results:
-        r.setdefault("task", "sentiment")
-        if "student_accuracy" in r:
-            r["teacher"] = {"accuracy": r.pop("teacher_accuracy")}
-            r["student"] = {"accuracy": r.pop("student_accuracy")}
-    return results
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else []
 
 
 def summary(results: list[dict]) -> list[str]:

@@ -37,8 +37,7 @@ def neighbour_table(embeddings, vocab: dict[str, int], words: set[str], k: int =
     asked = [w for w in sorted(words) if w in vocab and _swappable(w)]
     if not asked:
         return {}
-    pool = [(i, t) for t, i in sorted(vocab.items(), key=lambda kv: kv[1])]
-    pool = [(i, t) for i, t in pool if _swappable(t) and i < len(embeddings)]
+    pool = sorted((i, t) for t, i in vocab.items() if _swappable(t) and i < len(embeddings))
     pool_ids = torch.tensor([i for i, _ in pool])
     out = {}
     with torch.no_grad():

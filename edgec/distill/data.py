@@ -32,6 +32,10 @@ class DistillData:
     unlabeled: Any = None
     augmented: Any = None  # teacher-labelled copies of the training texts (--augment)
 
+    def extra(self) -> list:
+        """The text sets beyond the training set that train the KD term only."""
+        return [s for s in (self.unlabeled, self.augmented) if s is not None]
+
 
 def load_data(config, teacher, ui) -> DistillData:
     """Read every data file of `config` with the teacher's label names."""
@@ -137,9 +141,8 @@ def training_rows(data: DistillData, teacher, student, device: str):
 
     train = rows(data.train, data.train.labels, teacher_logits(teacher, data.train, device))
     val_logits = teacher_logits(teacher, data.validation, device)
-    for extra in (data.unlabeled, data.augmented):
-        if extra is not None:
-            train += rows(extra, None, teacher_logits(teacher, extra, device))
+    for extra in data.extra():
+        train += rows(extra, None, teacher_logits(teacher, extra, device))
     # Validation scores accuracy on true labels, or agreement with the teacher without them.
     val_labels = data.validation.labels or val_logits.argmax(-1).tolist()
     return train, rows(data.validation, val_labels, val_logits)

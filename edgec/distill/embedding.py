@@ -94,9 +94,8 @@ class EmbeddingRecipe(Recipe):
             return encode_texts(student.tokenizer, student.max_length, texts.texts, vectors)
 
         train = rows(data.train)
-        for extra in (data.unlabeled, data.augmented):
-            if extra is not None:
-                train += rows(extra)
+        for extra in data.extra():
+            train += rows(extra)
         return train, rows(data.validation)
 
     def collator(self, tokenizer):

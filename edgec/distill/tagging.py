@@ -48,7 +48,7 @@ class TaggingRecipe(Recipe):
     # ------------------------------------------------------------ data
 
     def load_data(self, config, teacher, ui) -> DistillData:
-        from edgec.data.tagged import TaggedSet, load_tagged_set
+        from edgec.data.tagged import load_tagged_set
 
         train = load_tagged_set(config.train_data, label2id=self.label2id)
         if train.tags is None:
@@ -71,11 +71,7 @@ class TaggingRecipe(Recipe):
         for warning in dict.fromkeys([*train.warnings, *validation.warnings, *eval_set.warnings]):
             ui.note(warning)  # each file's IOB2 warning once, in file order
         copies = augmented_texts(train, teacher, config.hp)
-        augmented = (
-            TaggedSet(copies.source, [text.split() for text in copies.texts], None)
-            if copies is not None
-            else None
-        )
+        augmented = untagged(copies) if copies is not None else None
         return DistillData(train, validation, eval_set, unlabeled, augmented)
 
     def training_rows(self, data, teacher, student, device: str):
@@ -90,9 +86,8 @@ class TaggingRecipe(Recipe):
             return encode_tagged(student.tokenizer, student.max_length, tagged.words, tags, logits)
 
         train = rows(data.train, data.train.tags, word_logits(data.train))
-        for extra in (data.unlabeled, data.augmented):
-            if extra is not None:
-                train += rows(extra, None, word_logits(extra))
+        for extra in data.extra():
+            train += rows(extra, None, word_logits(extra))
         val_logits = word_logits(data.validation)
         # Validation scores entity F1 on gold tags, or against the teacher's tags without them.
         val_tags = data.validation.tags or [argmax_ids(rows) for rows in val_logits]
@@ -257,10 +252,17 @@ def load_words(path, options=None):
     from pathlib import Path
 
     from edgec.data import DataOptions
-    from edgec.data.tagged import TABLE_SUFFIXES, TaggedSet, load_tagged_set
+    from edgec.data.tagged import TABLE_SUFFIXES, load_tagged_set
 
     if Path(str(path)).suffix.lower() not in TABLE_SUFFIXES:
         return load_tagged_set(path, label2id=None)
-    texts = (options or DataOptions()).load(path, None)
+    return untagged((options or DataOptions()).load(path, None))
+
+
+def untagged(texts):
+    """A TextSet's texts as untagged sentences, split on whitespace as the runtime
+    splits a text into words (empty texts dropped)."""
+    from edgec.data.tagged import TaggedSet
+
     words = [text.split() for text in texts.texts]
     return TaggedSet(texts.source, [w for w in words if w], None)
