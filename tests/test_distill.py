@@ -90,6 +90,23 @@ def test_layer_student_copies_the_kept_layers(six_layer_bert):
     assert expected_speedup(teacher.config, student.model.config) == pytest.approx(2.0)
 
 
+def test_layer_student_keeps_the_named_layers(six_layer_bert):
+    import torch
+
+    teacher = load_source_model(six_layer_bert)
+    student = build_student(parse_student_spec("layers:1,3,5"), teacher)
+    assert student.kept_layers == [1, 3, 5] and num_layers(student.model.config) == 3
+    top = student.model.bert.encoder.layer[2].output.dense.weight
+    assert torch.equal(top, teacher.model.bert.encoder.layer[5].output.dense.weight)
+
+
+@pytest.mark.parametrize("spec", ["layers:3,1", "layers:1,1", "layers:4,6", "layers:-1,2"])
+def test_bad_named_layers(six_layer_bert, spec):
+    teacher = load_source_model(six_layer_bert)
+    with pytest.raises(BadInput, match="increasing order, each 0..5"):
+        build_student(parse_student_spec(spec), teacher)
+
+
 @pytest.mark.parametrize("family", ["bert", "distilbert", "roberta", "xlm-roberta", "electra"])
 def test_layer_student_of_every_family_runs(tiny_models, family):
     teacher = load_source_model(tiny_models[family])

@@ -259,6 +259,26 @@ def test_the_embedder_student_is_a_sentence_transformers_folder(embedder_run):
     assert np.allclose(model.encode(batch), ours, atol=1e-5)
 
 
+def test_a_normalize_module_without_a_folder_is_kept(tmp_path):
+    """all-MiniLM-L6-v2 ships modules.json naming 2_Normalize but no such folder (a
+    Normalize module has no settings); the student keeps the module, and loads."""
+    import shutil
+
+    st = pytest.importorskip("sentence_transformers")
+    from edgec.distill.embedding import write_sentence_transformer
+
+    teacher = make_tiny_sentence_embedder(tmp_path / "teacher")
+    shutil.rmtree(teacher / "2_Normalize")
+    out = tmp_path / "student"
+    shutil.copytree(teacher, out, ignore=shutil.ignore_patterns("*_Pooling", "modules.json"))
+    write_sentence_transformer(teacher, out, max_length=64)
+    kinds = [m["type"].rsplit(".", 1)[1] for m in json.loads((out / "modules.json").read_text())]
+    assert kinds == ["Transformer", "Pooling", "Normalize"] and not (out / "2_Normalize").exists()
+    vectors = st.SentenceTransformer(str(out), device="cpu").encode(["a good film", "dull"])
+    assert vectors.shape[0] == 2
+    assert abs(float((vectors**2).sum(axis=1).max()) - 1) < 1e-5  # Normalize took effect
+
+
 def test_an_interrupted_tagger_run_resumes(tagger, tagged, tmp_path):
     from edgec.distill.trainer import InterruptAt
 

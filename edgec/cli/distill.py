@@ -51,7 +51,8 @@ def _process_count(_ctx, param, value):
 @click.option(
     "--student",
     required=True,
-    help="layers:N (keep N of the teacher's layers, evenly spread) or a pretrained model folder.",
+    help="layers:N (keep N of the teacher's layers, evenly spread), layers:1,3,5 (keep "
+    "those, 0-based) or a pretrained model folder.",
 )
 @data_file_option(
     "--train-data",

@@ -3,7 +3,8 @@
 * `layers:N` is the DistilBERT recipe: a copy of the teacher that keeps N of its layers,
   spread evenly (6 -> 3 keeps 0, 2, 4), with the teacher's embeddings, head (a
   classifier's or tagger's) and tokenizer. Starting from the teacher's own weights is
-  what makes a short distillation enough.
+  what makes a short distillation enough. `layers:1,3,5` names the kept layers (0-based,
+  in order) instead, for a choice the even spread does not make.
 * `PATH` is a pretrained base (DistilBERT, MiniLM, ...) that gets a new classification
   or token-classification head with the teacher's labels, or, for an embedder, stays a
   bare encoder pooled as the teacher pools (so its width must be the teacher's
@@ -30,11 +31,13 @@ LAYERS_PREFIX = "layers:"
 
 @dataclass
 class StudentSpec:
-    """What `--student` asked for: `layers` (a count) or `path` (a pretrained base)."""
+    """What `--student` asked for: `layers` (a count, with `kept` when the teacher
+    layers were named) or `path` (a pretrained base)."""
 
     text: str
     layers: int | None = None
     path: Path | None = None
+    kept: list[int] | None = None
 
 
 @dataclass
@@ -50,12 +53,16 @@ class Student:
 def parse_student_spec(text: str) -> StudentSpec:
     text = (text or "").strip()
     if text.startswith(LAYERS_PREFIX):
-        count = text[len(LAYERS_PREFIX) :]
-        if not count.strip().lstrip("-").isdigit():
+        items = [item.strip() for item in text[len(LAYERS_PREFIX) :].split(",")]
+        if not all(item.lstrip("-").isdigit() for item in items):
             raise BadInput(
-                f"--student {text!r}: after 'layers:' give a whole number of layers, e.g. layers:3"
+                f"--student {text!r}: after 'layers:' give a number of layers (layers:3) "
+                "or the teacher layers to keep, 0-based (layers:1,3,5)"
             )
-        return StudentSpec(text=text, layers=int(count))
+        if len(items) == 1:
+            return StudentSpec(text=text, layers=int(items[0]))
+        kept = [int(item) for item in items]
+        return StudentSpec(text=text, layers=len(kept), kept=kept)
     if not text:
         raise BadInput("--student is empty: pass layers:N or the folder of a pretrained model")
     return StudentSpec(text=text, path=Path(text).expanduser())
@@ -85,7 +92,12 @@ def layer_student(teacher_model, teacher_tokenizer, max_length: int, spec: Stude
         raise BadInput(
             f"--student {spec.text}: the teacher has {total} layers, so N must be 1..{total - 1}"
         )
-    kept = spread_layers(total, n)
+    kept = spec.kept or spread_layers(total, n)
+    if kept != sorted(set(kept)) or not 0 <= kept[0] <= kept[-1] < total:
+        raise BadInput(
+            f"--student {spec.text}: name distinct teacher layers in increasing order, "
+            f"each 0..{total - 1}"
+        )
     student = copy.deepcopy(teacher_model)
     holder, name = encoder_layers(student)
     setattr(holder, name, torch.nn.ModuleList([getattr(holder, name)[i] for i in kept]))
