@@ -51,6 +51,12 @@ RECIPES: dict[str, Recipe] = {
     "augment4-lr1e-4": Recipe({"augment": 4, "learning_rate": 1e-4}),
     "augment8-lr1e-4": Recipe({"augment": 8, "learning_rate": 1e-4}),
     "augment4-lr1e-4-top": Recipe({"augment": 4, "learning_rate": 1e-4}, 0, "layers:1,3,5"),
+    "augment4-lr1e-4-alpha1-top": Recipe(
+        {"augment": 4, "learning_rate": 1e-4, "alpha": 1.0}, 0, "layers:1,3,5"
+    ),
+    "augment8-lr1e-4-2epochs-top": Recipe(
+        {"augment": 8, "learning_rate": 1e-4, "epochs": 2.0}, 0, "layers:1,3,5"
+    ),
 }
 
 
