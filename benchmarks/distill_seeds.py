@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "examples" / "sentiment"))
+for example in ("sentiment", "ner"):
+    sys.path.insert(0, str(HERE.parent / "examples" / example))
 
 RESULTS = HERE / "distill_seeds.json"
 STUDENT = "layers:3"
