@@ -46,6 +46,7 @@ class Recipe(NamedTuple):
 OLD = {"learning_rate": 5e-5, "augment": 0}  # the defaults before 2026-12-02
 RECIPES: dict[str, Recipe] = {
     "defaults": Recipe({}),
+    "defaults+unlabeled6000": Recipe({}, 6000),
     "before-2026-12-02": Recipe(OLD),
     "before-2026-12-02+unlabeled6000": Recipe(OLD, 6000),
     "augment4": Recipe({"augment": 4, "learning_rate": 5e-5}),
