@@ -135,7 +135,7 @@ def _same_run(result: dict, hyperparameters: dict, recipe: Recipe) -> bool:
     return (
         result["hyperparameters"] == hyperparameters
         and result["unlabeled"] == recipe.unlabeled
-        and result.get("student_spec", STUDENT) == recipe.student
+        and result["student_spec"] == recipe.student
     )
 
 

@@ -8,12 +8,12 @@ times, on BERT-base (random weights, b1 s128), in one process and interleaved ro
 the fused fp32 graph, edgec's dynamic int8, 8-bit MatMulNBits at two block sizes (with
 attention left fp32, and with attention as dynamic QAttention), and the dynamic-int8
 GEMM chain of benchmarks/ceilings.py as the floor. It also reports each graph's
-largest logit difference from fp32 on real sentences.
+largest logit difference from fp32 on a random batch (4 x 128 token ids).
 
     .venv/bin/python benchmarks/nbits_probe.py [--runs 40] [--threads 2]
 
-Writes benchmarks/nbits_probe.json. A probe, not part of `make bench`: the variant that
-wins becomes a backend option, and the suite measures it from then on.
+Writes benchmarks/nbits_probe.json. A probe, not part of `make bench`: a variant that
+beat dynamic int8 would become a backend option (none did: NOTES.md, section 12).
 """
 
 from __future__ import annotations
@@ -72,12 +72,6 @@ def build_graphs(work: Path) -> dict[str, Path]:
     return graphs
 
 
-def _runner(sess):
-    """A bench model call that feeds the session only the inputs it declares."""
-    names = {i.name for i in sess.get_inputs()}
-    return lambda inputs: sess.run(None, {k: v for k, v in inputs.items() if k in names})
-
-
 def main() -> None:
     import tempfile
 
@@ -85,7 +79,7 @@ def main() -> None:
 
     from edgec import bench
     from edgec.bench.run import synthetic_inputs
-    from edgec_runtime.runners.onnxruntime import session
+    from edgec_runtime.runners.onnxruntime import OrtRunner
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=40)
@@ -93,18 +87,16 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         graphs = build_graphs(Path(tmp))
-        calls = {
-            name: _runner(session(path, threads=args.threads)) for name, path in graphs.items()
-        }
+        runners = {name: OrtRunner(path, threads=args.threads) for name, path in graphs.items()}
         sizes = {name: path.stat().st_size for name, path in graphs.items()}
     probe = synthetic_inputs(["input_ids", "attention_mask", "token_type_ids"], 4, SEQ, 20000)
-    reference = calls["fp32 fused"](probe)[0]
-    drift = {name: float(np.abs(call(probe)[0] - reference).max()) for name, call in calls.items()}
+    reference = runners["fp32 fused"].run(probe)
+    drift = {name: float(np.abs(r.run(probe) - reference).max()) for name, r in runners.items()}
     subjects = [
         bench.Subject(
-            name, "onnx-file", "onnxruntime", name, "(probe)", model=call, size_bytes=sizes[name]
+            name, "onnx-file", "onnxruntime", name, "(probe)", model=r.run, size_bytes=sizes[name]
         )  # fmt: skip
-        for name, call in calls.items()
+        for name, r in runners.items()
     ]
     subjects += gemm_subjects(args.threads, [SEQ])
     config = bench.BenchConfig(
@@ -112,7 +104,7 @@ def main() -> None:
     )
     report = bench.measure(subjects, config)
     ceilings = split_gemm(report)
-    floor = latency_floors(ceilings, (1,))[1]["int8"]
+    floor = latency_floors(ceilings, (1,))[1]["int8"]  # every row against the int8 floor
     rows = {
         r["subject"]: {
             "p50_ms": round(r["stats"]["p50"], 2),
