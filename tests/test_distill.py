@@ -63,11 +63,12 @@ def six_layer_bert(tmp_path_factory, tiny_bert):
 # ---------------------------------------------------------------- students
 
 
-def test_layers_are_spread_evenly():
-    assert spread_layers(6, 3) == [0, 2, 4]
-    assert spread_layers(12, 6) == [0, 2, 4, 6, 8, 10]
-    assert spread_layers(6, 1) == [0]
-    assert spread_layers(4, 3) == [0, 1, 2]
+def test_layers_are_spread_evenly_down_from_the_last():
+    assert spread_layers(6, 3) == [1, 3, 5]
+    assert spread_layers(12, 6) == [1, 3, 5, 7, 9, 11]
+    assert spread_layers(6, 4) == [1, 2, 4, 5]
+    assert spread_layers(6, 1) == [5]
+    assert spread_layers(4, 3) == [1, 2, 3]
 
 
 def test_layer_student_copies_the_kept_layers(six_layer_bert):
@@ -75,12 +76,12 @@ def test_layer_student_copies_the_kept_layers(six_layer_bert):
 
     teacher = load_source_model(six_layer_bert)
     student = build_student(parse_student_spec("layers:3"), teacher)
-    assert student.kept_layers == [0, 2, 4]
+    assert student.kept_layers == [1, 3, 5]
     assert num_layers(student.model.config) == 3
     assert num_layers(teacher.config) == 6  # the teacher is untouched
     t_layers = teacher.model.bert.encoder.layer
     s_layers = student.model.bert.encoder.layer
-    for s_index, t_index in enumerate([0, 2, 4]):
+    for s_index, t_index in enumerate([1, 3, 5]):
         for (name, s_param), (_, t_param) in zip(
             s_layers[s_index].named_parameters(), t_layers[t_index].named_parameters(), strict=True
         ):
@@ -94,10 +95,12 @@ def test_layer_student_keeps_the_named_layers(six_layer_bert):
     import torch
 
     teacher = load_source_model(six_layer_bert)
-    student = build_student(parse_student_spec("layers:1,3,5"), teacher)
-    assert student.kept_layers == [1, 3, 5] and num_layers(student.model.config) == 3
+    student = build_student(parse_student_spec("layers:0,2,4"), teacher)
+    assert student.kept_layers == [0, 2, 4] and num_layers(student.model.config) == 3
     top = student.model.bert.encoder.layer[2].output.dense.weight
-    assert torch.equal(top, teacher.model.bert.encoder.layer[5].output.dense.weight)
+    assert torch.equal(top, teacher.model.bert.encoder.layer[4].output.dense.weight)
+    one = build_student(parse_student_spec("layers:0,"), teacher)  # the comma names it
+    assert one.kept_layers == [0] and num_layers(one.model.config) == 1
 
 
 @pytest.mark.parametrize("spec", ["layers:3,1", "layers:1,1", "layers:4,6", "layers:-1,2"])
@@ -118,7 +121,9 @@ def test_layer_student_of_every_family_runs(tiny_models, family):
     assert student.model(**inputs).logits.shape == (1, 2)
 
 
-@pytest.mark.parametrize("spec", ["layers:0", "layers:2", "layers:7", "layers:-1", "layers:x"])
+@pytest.mark.parametrize(
+    "spec", ["layers:0", "layers:2", "layers:7", "layers:-1", "layers:x", "layers:,"]
+)
 def test_bad_layer_counts(tiny_bert, spec):
     teacher = load_source_model(tiny_bert)
     with pytest.raises(BadInput, match="layers"):
@@ -225,6 +230,39 @@ def test_hidden_and_attention_transfer(tiny_bert, train_csv, tmp_path):
     assert [tuple(pair) for pair in report["recipe"]["layer_map"]] == [(1, 2)]
 
 
+def test_a_layer_student_learns_the_teachers_hidden_states_by_default(
+    tiny_bert, train_csv, tmp_path
+):
+    report = distill(DistillConfig(tiny_bert, "layers:1", train_csv, tmp_path / "s", hp=FAST))
+    assert report["recipe"]["hyperparameters"]["hidden_weight"] == 1.0
+    logged = [e for e in report["training"]["log"] if "loss" in e]
+    assert "hidden_mse" in logged[0] and "attention_kl" not in logged[0]
+    # layers:1 keeps the teacher's last layer (of 2), so it learns that layer's output
+    assert report["student"]["kept_teacher_layers"] == [1]
+    assert [tuple(pair) for pair in report["recipe"]["layer_map"]] == [(1, 2)]
+
+
+def test_a_narrower_student_trains_without_hidden_transfer_unless_asked(
+    tiny_bert, train_csv, tmp_path
+):
+    """Same tokenizer, another width: hidden states cannot be compared, so the default
+    leaves the term out, and asking for it is a clear error."""
+    import transformers as t
+
+    config = t.AutoConfig.from_pretrained(tiny_bert)
+    config.hidden_size, config.intermediate_size = 16, 32
+    base = tmp_path / "narrow"
+    t.BertModel(config).save_pretrained(base)
+    t.AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(base)
+    report = distill(DistillConfig(tiny_bert, str(base), train_csv, tmp_path / "s", hp=FAST))
+    assert report["student"]["shares_tokenizer"] is True
+    assert report["recipe"]["hyperparameters"]["hidden_weight"] == 0.0
+    assert report["recipe"]["layer_map"] is None
+    asked = Hyperparameters(epochs=1, hidden_weight=1.0)
+    with pytest.raises(BadInput, match="equal hidden sizes .teacher 32, student 16"):
+        distill(DistillConfig(tiny_bert, str(base), train_csv, tmp_path / "s2", hp=asked))
+
+
 def test_pretrained_student_with_its_own_tokenizer(tiny_models, train_csv, tmp_path):
     """A base model (no head) with another vocabulary: new head, each model tokenizes."""
     import transformers as t
@@ -236,6 +274,7 @@ def test_pretrained_student_with_its_own_tokenizer(tiny_models, train_csv, tmp_p
         DistillConfig(tiny_models["bert"], str(base), train_csv, tmp_path / "s", hp=FAST)
     )
     assert report["student"]["shares_tokenizer"] is False
+    assert report["recipe"]["hyperparameters"]["hidden_weight"] == 0.0  # positions differ
     student = load_source_model(tmp_path / "s")
     assert student.labels == ["class_0", "class_1"] and student.model_type == "roberta"
     with pytest.raises(BadInput, match="tokenizer"):
@@ -391,10 +430,13 @@ def test_build_distill_needs_train_data(tiny_bert, tiny_eval_csv, tmp_path):
     assert result.exit_code == 2 and "--train-data" in result.output
 
 
-def test_default_layer_map_mirrors_depth():
+def test_default_layer_map_mirrors_depth_or_the_kept_layers():
     from edgec.distill.config import parse_layer_map
 
     assert parse_layer_map(None, 6, 3) == [(1, 2), (2, 4), (3, 6)]
+    # a layers:0,2,4 student's layers learn the outputs of the teacher layers they were
+    assert parse_layer_map(None, 6, 3, [0, 2, 4]) == [(1, 1), (2, 3), (3, 5)]
+    assert parse_layer_map("1:2", 6, 3, [0, 2, 4]) == [(1, 2)]  # the user's map wins
     assert parse_layer_map(None, 12, 4) == [(1, 3), (2, 6), (3, 9), (4, 12)]
     assert parse_layer_map("1:1,3:5", 6, 3) == [(1, 1), (3, 5)]
     with pytest.raises(BadInput, match="teacher layers 1..6"):

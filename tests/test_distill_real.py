@@ -17,11 +17,12 @@ from conftest import write_csv
 pytestmark = pytest.mark.slow
 
 # What 12 steps keep of the quick teacher's test accuracy. Measured on the 2-core
-# machine: 64.4 % vs 80.25 %, retention 0.80, where the 3-layer copy before training
-# predicts one class (50.0 %, retention 0.62, on the balanced test split). The floor
-# leaves 4 points of accuracy (2.5 standard errors on 800 sentences) for other
-# machines' numerics, and a student that learnt nothing still fails it by 10 points.
-MIN_SHORT_RUN_RETENTION = 0.75
+# machine with today's student (layers 1, 3, 5; hidden-state term on): 70.0 % vs
+# 80.25 %, retention 0.872 (0.861 without the hidden term), where the same 3-layer copy
+# before training scores 58.1 % (retention 0.72; it answers one class for 91 % of the
+# balanced test split). The floor leaves 4 points of accuracy (2.5 standard errors on
+# 800 sentences) for other machines' numerics, and the untrained copy fails it by 8.
+MIN_SHORT_RUN_RETENTION = 0.82
 
 
 def test_build_distill_on_the_real_teacher(sentiment_teacher, sentiment_splits, tmp_path):
@@ -61,7 +62,7 @@ def test_build_distill_on_the_real_teacher(sentiment_teacher, sentiment_splits, 
     )
     assert record["teacher"]["sha256"] == load_source_model(sentiment_teacher).weights_sha256
     assert record["student"]["layers"] == 3
-    assert record["student"]["kept_teacher_layers"] == [0, 2, 4]
+    assert record["student"]["kept_teacher_layers"] == [1, 3, 5]
     assert record["training_steps"] == 12
     assert record["retention"] == pytest.approx(
         record["student"]["accuracy"] / record["teacher"]["accuracy"]

@@ -28,11 +28,11 @@ from edgec_runtime.errors import BadInput
 # Eight steps at 1e-3: long enough to move a tiny student, short enough for seconds.
 RECIPE = ("--max-steps", "8", "--eval-steps", "4", "--batch-size", "16", "--lr", "1e-3")
 FAST = Hyperparameters(max_steps=8, eval_steps=4, batch_size=16, learning_rate=1e-3)
-# A tiny random encoder's last layer barely changes its outputs (measured: a layers:1
-# copy of the tagger starts at a word KL of 0.0009 to it), so there is nothing to
+# A tiny random encoder's last layer barely changes its outputs (measured: a copy of
+# the tagger's bottom layer starts at a word KL of 0.0009 to it), so there is nothing to
 # learn, and the optimizer's noise alone moves the student away. Scaling that layer's
-# output projections makes it matter: the copy starts at KL 0.23 (embedder: MSE
-# 2.4e-3) and training has a real gap to close.
+# output projections makes it matter: the copy starts at KL 0.27 (embedder: MSE
+# 2.3e-3) and training has a real gap to close.
 LAST_LAYER_SCALE = 20.0
 
 
@@ -107,9 +107,14 @@ def texts(tmp_path_factory):
     return {"train": folder / "train.csv", "eval": folder / "eval.csv"}
 
 
+# The copy of the teacher's bottom layer: it starts far from the teacher, so training has
+# something to show (`layers:1` keeps the last layer, whose output the head already reads).
+STUDENT = "layers:0,"
+
+
 def distill_cli(teacher, train, eval_data, out):
     result = invoke_edgec(
-        "distill", teacher, "--student", "layers:1", "--train-data", train,
+        "distill", teacher, "--student", STUDENT, "--train-data", train,
         "--eval-data", eval_data, *RECIPE, "-o", out, "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -117,9 +122,9 @@ def distill_cli(teacher, train, eval_data, out):
 
 
 def untrained_score(teacher_path, eval_set):
-    """The recipe's figures for the layers:1 copy before any training step."""
+    """The recipe's figures for the STUDENT copy before any training step."""
     teacher = load_source_model(teacher_path)
-    student = build_student(parse_student_spec("layers:1"), teacher)
+    student = build_student(parse_student_spec(STUDENT), teacher)
     return recipe_for(teacher).score(teacher, student, eval_set, "cpu")
 
 
@@ -201,8 +206,9 @@ def test_a_distilled_tagger_moves_toward_its_teacher(tagger, tagged, tagger_run)
     before = untrained_score(tagger, load_tagged_set(tagged["eval"], label2id=teacher.label2id))
     t, s = report["teacher"], report["student"]
     assert report["task"] == "token-classification" and report["metric"]["name"] == "entity F1"
-    # the word KL to the teacher fell in training (measured: 0.225 -> 0.117)
-    assert s["kl_to_teacher"] < 0.75 * before["student"]["kl_to_teacher"]
+    # the word KL to the teacher fell in training (measured: 0.272 -> 0.190; 0.225 ->
+    # 0.117 without the hidden-state term, whose MSE shares the eight steps)
+    assert s["kl_to_teacher"] < 0.8 * before["student"]["kl_to_teacher"]
     assert t["entity_f1"] == pytest.approx(100.0)  # the gold tags are the teacher's
     assert report["retention"] == pytest.approx(s["entity_f1"] / t["entity_f1"])
     assert 0 < report["retention"] < 1
@@ -225,7 +231,7 @@ def test_a_distilled_embedder_moves_toward_its_teacher(embedder, texts, embedder
     s = report["student"]
     assert report["task"] == "sentence-embedding"
     assert report["metric"]["name"] == "similarity Spearman"
-    # the student's vectors came closer to the teacher's (measured: MSE 2.4e-3 -> 4e-4)
+    # the student's vectors came closer to the teacher's (measured: MSE 2.3e-3 -> 3.8e-4)
     assert s["mse_to_teacher"] < 0.5 * before["student"]["mse_to_teacher"]
     assert report["agreement"] > before["agreement"]  # mean cosine to the teacher's vectors
     # the teacher against itself is 1.0: the student's Spearman is its retention

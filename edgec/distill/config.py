@@ -8,7 +8,7 @@ which the `edgec distill` command builds its options, so the CLI cannot drift fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgec_runtime.errors import BackendUnavailable, BadInput
@@ -49,7 +49,11 @@ class Hyperparameters:
         "neighbours; the teacher labels them (KD term only). 0: none.",
     )
     augment_rate: float = _knob(0.4, "Share of a copy's words that --augment swaps.")
-    hidden_weight: float = _knob(0.0, "Hidden-state MSE weight.")
+    hidden_weight: float | None = _knob(
+        None,
+        "Hidden-state MSE weight. Default: 1 where the student can take it (the "
+        "teacher's tokenizer and width, as every layers:N student has), else 0.",
+    )
     attention_weight: float = _knob(0.0, "MiniLM attention-transfer weight.")
     layer_map: str | None = _knob(
         None, "STUDENT:TEACHER layer pairs for the two above, e.g. 1:2,2:4."
@@ -108,7 +112,7 @@ def check_hyperparameters(hp: Hyperparameters) -> None:
         (not 0 <= hp.alpha <= 1, "--alpha must be in [0, 1] (weight of the KD term)"),
         (hp.temperature <= 0, "--temperature must be > 0"),
         (
-            hp.hidden_weight < 0 or hp.attention_weight < 0 or hp.cosine_weight < 0,
+            (hp.hidden_weight or 0) < 0 or hp.attention_weight < 0 or hp.cosine_weight < 0,
             "loss weights must be >= 0",
         ),
         (hp.max_steps is not None and hp.max_steps < 1, "--max-steps must be >= 1"),
@@ -125,12 +129,15 @@ def check_hyperparameters(hp: Hyperparameters) -> None:
             raise BadInput(message)
 
 
-def parse_layer_map(text: str | None, teacher_layers: int, student_layers: int):
+def parse_layer_map(
+    text: str | None, teacher_layers: int, student_layers: int, kept: list[int] | None = None
+):
     """(student, teacher) hidden-state index pairs; index i is the output of layer i.
 
-    Default, for both kinds of student: student layer j mirrors teacher layer
-    round(j * teacher / student), so the student's last layer learns the teacher's last
-    representation (the one the head reads), e.g. 6 -> 3 layers: 1:2, 2:4, 3:6.
+    Default: a layers:N student's layer j learns the output of the teacher layer it was
+    copied from (`kept`, 0-based: layers 1,3,5 -> 1:2, 2:4, 3:6); any other student's
+    layer j mirrors teacher layer round(j * teacher / student), so its last layer
+    learns the teacher's last representation (the one the head reads).
     """
     if text:
         pairs = []
@@ -148,25 +155,36 @@ def parse_layer_map(text: str | None, teacher_layers: int, student_layers: int):
                 )
             pairs.append((s, t))
         return pairs
+    if kept:
+        return [(j, layer + 1) for j, layer in enumerate(kept, start=1)]
     return [
         (j, max(1, round(j * teacher_layers / student_layers)))
         for j in range(1, student_layers + 1)
     ]
 
 
-def check_transfer(hp: Hyperparameters, teacher, student) -> None:
-    """Hidden-state and attention transfer compare positions: same tokens required."""
-    if not (hp.hidden_weight or hp.attention_weight):
-        return
-    if not student.shares_tokenizer:
-        raise BadInput(
-            "--hidden-weight/--attention-weight need a student with the teacher's tokenizer "
-            "(token positions must match); use layers:N or a student with the same vocabulary"
-        )
+DEFAULT_HIDDEN_WEIGHT = 1.0  # benchmarks/NOTES.md, section 9: the seed-1 miss it fixed
+
+
+def resolve_transfer(hp: Hyperparameters, teacher, student) -> Hyperparameters:
+    """`hp` with its hidden-state weight decided, after refusing transfer terms the
+    student cannot take: both compare token positions (same tokenizer required), and
+    the hidden-state MSE compares vectors (same width). Left at its default, the weight
+    is DEFAULT_HIDDEN_WEIGHT for a student that can take it and 0 for one that cannot."""
+    same_tokens = student.shares_tokenizer
     t_hidden = teacher.shape_facts()["hidden_size"]
     s_hidden = getattr(student.model.config, "hidden_size", None) or student.model.config.dim
-    if hp.hidden_weight and t_hidden != s_hidden:
+    if hp.hidden_weight is None:
+        able = same_tokens and t_hidden == s_hidden
+        hp = replace(hp, hidden_weight=DEFAULT_HIDDEN_WEIGHT if able else 0.0)
+    elif hp.hidden_weight and t_hidden != s_hidden:
         raise BadInput(
             f"--hidden-weight needs equal hidden sizes (teacher {t_hidden}, student {s_hidden}); "
             "use --attention-weight for students of another width"
         )
+    if (hp.hidden_weight or hp.attention_weight) and not same_tokens:
+        raise BadInput(
+            "--hidden-weight/--attention-weight need a student with the teacher's tokenizer "
+            "(token positions must match); use layers:N or a student with the same vocabulary"
+        )
+    return hp

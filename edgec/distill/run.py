@@ -10,13 +10,15 @@ differs per task (classifier, tagger, embedder) comes from its recipe
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from edgec.distill import processes, training
 from edgec.distill.config import (
     DistillConfig,
     check_hyperparameters,
-    check_transfer,
     parse_layer_map,
     resolve_device,
+    resolve_transfer,
 )
 from edgec.distill.report import build_report, plan_note, training_record, write_report
 from edgec.distill.students import build_student, parse_student_spec
@@ -65,7 +67,8 @@ def distill(config: DistillConfig, ui=None, callbacks=None) -> dict | None:
     recipe = recipe_for(teacher)
     training.seed_everything(hp.seed)
     student = build_student(spec, teacher, config.max_length)
-    check_transfer(hp, teacher, student)
+    hp = resolve_transfer(hp, teacher, student)
+    config = replace(config, hp=hp)
     data = recipe.load_data(config, teacher, ui)
     if len(data.train) == 0:
         raise BadInput(f"{config.train_data} gives an empty training set: add examples")
@@ -78,7 +81,10 @@ def distill(config: DistillConfig, ui=None, callbacks=None) -> dict | None:
 
     rows = recipe.training_rows(data, teacher, student, device)
     layer_map = parse_layer_map(
-        hp.layer_map, num_layers(teacher.config), num_layers(student.model.config)
+        hp.layer_map,
+        num_layers(teacher.config),
+        num_layers(student.model.config),
+        student.kept_layers,
     )
     out = training.check_output(config)
     args = training.training_arguments(
