@@ -30,8 +30,9 @@ from edgec_runtime.errors import BadInput
 
 # Two float32 processes sum the gradients of two half batches where one process sums
 # one whole batch: the same numbers in another order, ~1e-7 apart per step (measured:
-# at most 3.1e-7 on any weight after 16 steps at lr 1e-2, with weights moved by up to
-# 5e-2). 1e-5 is 30x that, and 1000x below how far these runs move the weights.
+# at most 3.5e-7 on any weight after 16 steps at lr 5e-3 with the default hidden-state
+# term, whose token count per_process shares; 5.8e-3 when each process divided by its
+# own count). 1e-5 is 30x that, and 1000x below how far these runs move the weights.
 PROCESS_TOLERANCE = 1e-5
 
 
@@ -150,6 +151,68 @@ def test_two_processes_train_what_one_trains_with_the_same_global_batch(
     assert losses[0] == pytest.approx(losses[1], abs=1e-6)
 
 
+def _halves_loss(rank, world, port, batch, out):
+    """One process of `test_counted_terms_average_over_the_processes`: its half of the
+    batch, the loss of each counted term, written to out/rank.json."""
+    import torch
+
+    from edgec.distill import losses
+
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    half = {k: v.chunk(world)[rank] for k, v in batch.items()}
+    values = {
+        "ce": losses.ce_loss(half["logits"], half["labels"]),
+        "token_kd": losses.token_kd_loss(half["tokens"], half["teacher_tokens"], half["mask"], 2.0),
+        "hidden": losses.hidden_loss([half["hidden"]], [half["teacher_hidden"]], [(0, 0)], half["mask"]),
+    }  # fmt: skip
+    (out / f"{rank}.json").write_text(json.dumps({k: float(v) for k, v in values.items()}))
+    torch.distributed.destroy_process_group()
+
+
+def test_counted_terms_average_over_the_processes(tmp_path):
+    """Terms averaged over labelled rows, tagged words or real tokens: two processes
+    whose halves hold unequal counts (2 + 1 labels, 7 + 3 tokens) average, as DDP
+    averages their gradients, to the whole batch's loss in one process."""
+    import socket
+
+    import torch
+    import torch.multiprocessing as mp
+
+    from edgec.distill import losses
+
+    g = torch.Generator().manual_seed(0)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]])
+    batch = {
+        "logits": torch.randn(4, 3, generator=g),
+        "labels": torch.tensor([0, 2, losses.IGNORE, 1]),  # process 0: 2, process 1: 1
+        "tokens": torch.randn(4, 4, 5, generator=g),
+        "teacher_tokens": torch.randn(4, 4, 5, generator=g),
+        "hidden": torch.randn(4, 4, 8, generator=g),
+        "teacher_hidden": torch.randn(4, 4, 8, generator=g),
+        "mask": mask,  # process 0: 7 tokens, process 1: 3
+    }
+    whole = {
+        "ce": losses.ce_loss(batch["logits"], batch["labels"]),
+        "token_kd": losses.token_kd_loss(batch["tokens"], batch["teacher_tokens"], mask, 2.0),
+        "hidden": losses.hidden_loss([batch["hidden"]], [batch["teacher_hidden"]], [(0, 0)], mask),
+    }  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_halves_loss, args=(2, port, batch, tmp_path), nprocs=2)
+    halves = [json.loads((tmp_path / f"{r}.json").read_text()) for r in (0, 1)]
+    for term, value in whole.items():
+        assert (halves[0][term] + halves[1][term]) / 2 == pytest.approx(float(value), rel=1e-5)
+    # and the reason: each half's own mean would not average to it
+    pieces = zip(
+        batch["hidden"].chunk(2), batch["teacher_hidden"].chunk(2), mask.chunk(2), strict=True
+    )
+    own = [losses.hidden_loss([h], [t], [(0, 0)], m) for h, t, m in pieces]
+    assert float(sum(own) / 2) != pytest.approx(float(whole["hidden"]), rel=1e-3)
+
+
 def test_an_error_in_the_processes_is_one_line(tiny_bert, data, tmp_path):
     """A mistake the processes meet after launch (here the teacher's depth) comes back
     through the launcher as edgec's line and exit code, once."""
@@ -197,6 +260,7 @@ def run_and_kill(teacher, data, out, sig, at_step: int):
         # never raises KeyboardInterrupt: give the run the default a terminal gives
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
+
     def reached() -> bool:  # any complete checkpoint at or past the step (older ones rotate)
         found = (out / "checkpoints").glob("checkpoint-*")
         return any(int(c.name.split("-")[1]) >= at_step and complete_checkpoint(c) for c in found)
@@ -210,7 +274,9 @@ def run_and_kill(teacher, data, out, sig, at_step: int):
             break
         time.sleep(0.005)
     _, stderr = process.communicate(timeout=120)
-    assert signalled, f"the run ended (exit {process.returncode}) before checkpoint {at_step}: {stderr}"
+    assert signalled, (
+        f"the run ended (exit {process.returncode}) before checkpoint {at_step}: {stderr}"
+    )
     return process.returncode, stderr
 
 

@@ -17,6 +17,11 @@ Any task, with a student that shares the teacher's tokenizer, may add
 The T^2 factor keeps the soft-target gradients on the same scale as the hard-label
 ones when T changes (Hinton et al. 2015). Examples without a label (label -100, e.g.
 from --unlabeled) contribute to the KD term only.
+
+Terms averaged over a count that differs between batch halves (labelled rows, tagged
+words, real tokens) divide by `per_process(count)`, the count averaged over the
+processes, so that N processes, whose gradients DDP averages, train the student one
+process trains on the whole batch.
 """
 
 from __future__ import annotations
@@ -35,6 +40,27 @@ class LossWeights:
     cosine_weight: float = 1.0
 
 
+def per_process(count):
+    """`count` (a tensor) averaged over the data-parallel processes while gradients are
+    being computed; `count` itself in one process or without gradients (evaluation).
+
+    DDP averages the processes' gradients, so process r dividing its sum by this mean
+    count makes the step sum(all sums) / sum(all counts): the one-process loss. Every
+    process must call it the same number of times per step (it is a collective): call
+    it before any early return.
+    """
+    import torch
+
+    dist = torch.distributed
+    if not (torch.is_grad_enabled() and dist.is_available() and dist.is_initialized()):
+        return count
+    if dist.get_world_size() == 1:
+        return count
+    total = count.detach().float().clone()
+    dist.all_reduce(total)
+    return total / dist.get_world_size()
+
+
 def kd_loss(student_logits, teacher_logits, temperature: float):
     """Batch-mean KL between temperature-softened distributions, times T^2."""
     import torch.nn.functional as F
@@ -51,9 +77,11 @@ def ce_loss(student_logits, labels):
     import torch.nn.functional as F
 
     labeled = labels != IGNORE
+    count = per_process(labeled.sum())
     if not bool(labeled.any()):
         return student_logits.sum() * 0.0
-    return F.cross_entropy(student_logits[labeled].float(), labels[labeled])
+    ce = F.cross_entropy(student_logits[labeled].float(), labels[labeled], reduction="sum")
+    return ce / count
 
 
 def hidden_loss(student_hidden, teacher_hidden, layer_map, attention_mask):
@@ -63,7 +91,7 @@ def hidden_loss(student_hidden, teacher_hidden, layer_map, attention_mask):
     is the embedding output and i the output of layer i.
     """
     mask = attention_mask.unsqueeze(-1).float()
-    tokens = mask.sum() * student_hidden[0].shape[-1]
+    tokens = per_process(mask.sum()) * student_hidden[0].shape[-1]
     total = 0.0
     for s, t in layer_map:
         diff = (student_hidden[s].float() - teacher_hidden[t].float()) ** 2
@@ -85,7 +113,7 @@ def attention_loss(student_attn, teacher_attn, layer_pair, attention_mask):
     eps = 1e-12
     kl = (t * (torch.log(t + eps) - torch.log(s + eps))).sum(-1)  # batch, heads, queries
     queries = attention_mask.unsqueeze(1).float()
-    return (kl * queries).sum() / (queries.sum() * kl.shape[1])
+    return (kl * queries).sum() / (per_process(queries.sum()) * kl.shape[1])
 
 
 def classification_loss(weights: LossWeights, logits, teacher_logits, labels):
@@ -101,9 +129,11 @@ def token_kd_loss(student_logits, teacher_logits, mask, temperature: float):
     over them: a long sentence weighs by its words, and padding, special tokens and
     continuation subwords weigh nothing. Zero when the batch keeps none."""
     keep = mask.bool()
+    count = per_process(keep.sum())
     if not bool(keep.any()):
         return student_logits.sum() * 0.0
-    return kd_loss(student_logits[keep], teacher_logits[keep], temperature)
+    kd = kd_loss(student_logits[keep], teacher_logits[keep], temperature)
+    return kd * keep.sum() / count  # batchmean over this process's words, made global
 
 
 def tagging_loss(weights: LossWeights, logits, teacher_logits, kd_mask, labels):
