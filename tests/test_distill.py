@@ -63,12 +63,16 @@ def six_layer_bert(tmp_path_factory, tiny_bert):
 # ---------------------------------------------------------------- students
 
 
-def test_layers_are_spread_evenly_down_from_the_last():
+def test_layers_are_spread_evenly_down_from_the_last_or_up_from_the_first():
     assert spread_layers(6, 3) == [1, 3, 5]
     assert spread_layers(12, 6) == [1, 3, 5, 7, 9, 11]
     assert spread_layers(6, 4) == [1, 2, 4, 5]
     assert spread_layers(6, 1) == [5]
     assert spread_layers(4, 3) == [1, 2, 3]
+    assert spread_layers(6, 3, from_top=False) == [0, 2, 4]  # taggers, embedders
+    assert spread_layers(6, 4, from_top=False) == [0, 1, 3, 4]
+    assert spread_layers(6, 1, from_top=False) == [0]
+    assert spread_layers(4, 3, from_top=False) == [0, 1, 2]
 
 
 def test_layer_student_copies_the_kept_layers(six_layer_bert):

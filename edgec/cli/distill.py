@@ -51,9 +51,9 @@ def _process_count(_ctx, param, value):
 @click.option(
     "--student",
     required=True,
-    help="layers:N (keep N of the teacher's layers, evenly spread down from the last: "
-    "6 -> 3 keeps 1,3,5), layers:0,2,4 (keep those, 0-based; one: layers:0,) or a "
-    "pretrained model folder.",
+    help="layers:N (keep N of the teacher's layers, evenly spread: 6 -> 3 keeps 1,3,5 of "
+    "a classifier, 0,2,4 of a tagger or embedder), layers:0,2,4 (keep those, 0-based; "
+    "one: layers:0,) or a pretrained model folder.",
 )
 @data_file_option(
     "--train-data",

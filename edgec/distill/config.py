@@ -51,8 +51,8 @@ class Hyperparameters:
     augment_rate: float = _knob(0.4, "Share of a copy's words that --augment swaps.")
     hidden_weight: float | None = _knob(
         None,
-        "Hidden-state MSE weight. Default: 1 where the student can take it (the "
-        "teacher's tokenizer and width, as every layers:N student has), else 0.",
+        "Hidden-state MSE weight. Default: 1 for classifiers whose student can take it "
+        "(the teacher's tokenizer and width, as every layers:N student has), else 0.",
     )
     attention_weight: float = _knob(0.0, "MiniLM attention-transfer weight.")
     layer_map: str | None = _knob(
@@ -163,22 +163,19 @@ def parse_layer_map(
     ]
 
 
-# benchmarks/NOTES.md, section 9: on the sentiment teacher it cut the spread over seeds
-# 2.6x; on the WNUT-16 tagger it cost 5 points of retention (one seed)
-DEFAULT_HIDDEN_WEIGHT = 1.0
-
-
-def resolve_transfer(hp: Hyperparameters, teacher, student) -> Hyperparameters:
+def resolve_transfer(
+    hp: Hyperparameters, teacher, student, default_weight: float
+) -> Hyperparameters:
     """`hp` with its hidden-state weight decided, after refusing transfer terms the
     student cannot take: both compare token positions (same tokenizer required), and
     the hidden-state MSE compares vectors (same width). Left at its default, the weight
-    is DEFAULT_HIDDEN_WEIGHT for a student that can take it and 0 for one that cannot."""
+    is `default_weight` (the task recipe's) for a student that can take it, else 0."""
     same_tokens = student.shares_tokenizer
     t_hidden = teacher.shape_facts()["hidden_size"]
     s_hidden = getattr(student.model.config, "hidden_size", None) or student.model.config.dim
     if hp.hidden_weight is None:
         able = same_tokens and t_hidden == s_hidden
-        hp = replace(hp, hidden_weight=DEFAULT_HIDDEN_WEIGHT if able else 0.0)
+        hp = replace(hp, hidden_weight=default_weight if able else 0.0)
     elif hp.hidden_weight and t_hidden != s_hidden:
         raise BadInput(
             f"--hidden-weight needs equal hidden sizes (teacher {t_hidden}, student {s_hidden}); "

@@ -66,8 +66,8 @@ def distill(config: DistillConfig, ui=None, callbacks=None) -> dict | None:
     )
     recipe = recipe_for(teacher)
     training.seed_everything(hp.seed)
-    student = build_student(spec, teacher, config.max_length)
-    hp = resolve_transfer(hp, teacher, student)
+    student = build_student(spec, teacher, config.max_length, recipe.layers_from_top)
+    hp = resolve_transfer(hp, teacher, student, recipe.default_hidden_weight)
     config = replace(config, hp=hp)
     data = recipe.load_data(config, teacher, ui)
     if len(data.train) == 0:

