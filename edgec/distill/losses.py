@@ -11,7 +11,7 @@ Sentence embeddings (one vector per text, after the folder's pooling):
   teacher's vector); the cosine term keeps normalized vectors, whose MSE is tiny,
   learning direction at a useful scale.
 Any task, with a student that shares the teacher's tokenizer, may add
-  + hidden_weight * MSE(hidden states, mapped layers)   (on by default for classifiers)
+  + hidden_weight * MSE(hidden states, mapped layers)   (on by default for classifiers, taggers)
   + attention_weight * KL(attention distributions, last mapped layer)   (MiniLM)
 
 The T^2 factor keeps the soft-target gradients on the same scale as the hard-label
