@@ -44,7 +44,8 @@ class Recipe(NamedTuple):
 # "defaults" is whatever edgec's defaults are now; the others spell out every knob they
 # were measured with that has since changed, so their names keep meaning the same run.
 BOTTOM = "layers:0,2,4"  # what layers:3 kept before 2026-12-02 (late)
-PLAIN = {"hidden_weight": 0.0}  # no hidden-state transfer: the default before then
+# no hidden-state transfer and CE beside the KD: the defaults before then
+PLAIN = {"hidden_weight": 0.0, "alpha": 0.5}
 OLD = {**PLAIN, "learning_rate": 5e-5, "augment": 0}  # the defaults before 2026-12-02
 AUGMENT4 = {**PLAIN, "augment": 4, "learning_rate": 1e-4}  # the defaults of 2026-12-02
 TOP = "layers:1,3,5"
@@ -63,6 +64,13 @@ RECIPES: dict[str, Recipe] = {
     # what the defaults became (late 2026-12-02): layers:3 keeps 1,3,5, hidden weight 1
     "augment4-lr1e-4-hidden1-top": Recipe({**AUGMENT4, "hidden_weight": 1.0}, 0, TOP),
     "augment4-lr1e-4-hidden1": Recipe({**AUGMENT4, "hidden_weight": 1.0}, 0, BOTTOM),
+    # candidates screened at seed 2, the seed the defaults above lose (2026-12-03)
+    "augment4-lr1e-4-hidden1-alpha1-top": Recipe(
+        {**AUGMENT4, "hidden_weight": 1.0, "alpha": 1.0}, 0, TOP
+    ),
+    "augment4-lr1e-4-hidden3-alpha1-top": Recipe(
+        {**AUGMENT4, "hidden_weight": 3.0, "alpha": 1.0}, 0, TOP
+    ),
 }
 
 
