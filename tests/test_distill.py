@@ -239,6 +239,8 @@ def test_a_layer_student_learns_the_teachers_hidden_states_by_default(
 ):
     report = distill(DistillConfig(tiny_bert, "layers:1", train_csv, tmp_path / "s", hp=FAST))
     assert report["recipe"]["hyperparameters"]["hidden_weight"] == 1.0
+    # a classifier's --alpha defaults to 1: its gold labels train nothing, and say so
+    assert report["recipe"]["hyperparameters"]["alpha"] == 1.0 and report["recipe"]["kd_only"]
     logged = [e for e in report["training"]["log"] if "loss" in e]
     assert "hidden_mse" in logged[0] and "attention_kl" not in logged[0]
     # layers:1 keeps the teacher's last layer (of 2), so it learns that layer's output

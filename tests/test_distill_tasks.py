@@ -220,8 +220,11 @@ def test_a_distilled_tagger_moves_toward_its_teacher(tagger, tagged, tagger_run)
     assert num_layers(student.config) == 1
     logged = [e for e in report["training"]["log"] if "loss" in e]
     assert {"kd", "ce"} <= set(logged[0])
-    # a tagger's defaults: layers:N spread up from layer 0, hidden-state term on
+    # a tagger's defaults: layers:N spread up from layer 0, hidden-state term on, and
+    # the gold tags' CE beside the KD (alpha 0.5, what its figures were measured with)
     assert report["student"]["kept_teacher_layers"] == [0]
+    assert report["recipe"]["hyperparameters"]["alpha"] == 0.5
+    assert not report["recipe"]["kd_only"]
     assert report["recipe"]["hyperparameters"]["hidden_weight"] == 1.0
     assert "hidden_mse" in logged[0]
     assert [e["step"] for e in report["training"]["log"] if "eval_entity_f1" in e] == [4, 8]

@@ -38,7 +38,11 @@ class Hyperparameters:
     weight_decay: float = _knob(0.01, "AdamW weight decay.")
     max_grad_norm: float = _knob(1.0, "Clip gradients to this norm.")
     grad_accum: int = _knob(1, "Batches whose gradients add up to one optimizer step.")
-    alpha: float = _knob(0.5, "Weight of KD (1 - alpha: CE); classifiers and taggers.")
+    alpha: float | None = _knob(
+        None,
+        "Weight of the KD term (1 - alpha: CE on the gold labels); classifiers and "
+        "taggers. Default: 1 (KD only) for classifiers, 0.5 for taggers.",
+    )
     temperature: float = _knob(2.0, "Softmax temperature of the KD term.", "-T")
     cosine_weight: float = _knob(
         1.0, "Embedders: weight of the cosine-distance term next to the MSE."
@@ -110,7 +114,10 @@ def check_hyperparameters(hp: Hyperparameters) -> None:
         (hp.learning_rate <= 0, "--learning-rate must be > 0"),
         (not 0 <= hp.warmup_ratio < 1, "--warmup-ratio must be in [0, 1)"),
         (hp.grad_accum < 1, "--grad-accum must be >= 1"),
-        (not 0 <= hp.alpha <= 1, "--alpha must be in [0, 1] (weight of the KD term)"),
+        (
+            hp.alpha is not None and not 0 <= hp.alpha <= 1,
+            "--alpha must be in [0, 1] (weight of the KD term)",
+        ),
         (hp.temperature <= 0, "--temperature must be > 0"),
         (
             (hp.hidden_weight or 0) < 0 or hp.attention_weight < 0 or hp.cosine_weight < 0,
@@ -162,6 +169,11 @@ def parse_layer_map(
         (j, max(1, round(j * teacher_layers / student_layers)))
         for j in range(1, student_layers + 1)
     ]
+
+
+def resolve_alpha(hp: Hyperparameters, default_alpha: float) -> Hyperparameters:
+    """`hp` with its KD weight decided: left at its default, the task recipe's."""
+    return hp if hp.alpha is not None else replace(hp, alpha=default_alpha)
 
 
 def resolve_transfer(

@@ -181,7 +181,9 @@ def build_report(
             "hyperparameters": asdict(hp),
             "seed": hp.seed,
             "max_length": student.max_length,
-            "kd_only": not recipe.uses_labels or not recipe.has_gold(data.train),
+            # the gold labels train nothing: the task has none, the data has none, or
+            # --alpha 1 gives their CE term no weight
+            "kd_only": hp.alpha == 1 or not recipe.uses_labels or not recipe.has_gold(data.train),
             "unlabeled_rows": len(data.unlabeled) if data.unlabeled is not None else 0,
             "augmented_rows": len(data.augmented) if data.augmented is not None else 0,
             "layer_map": layer_map if (hp.hidden_weight or hp.attention_weight) else None,

@@ -17,6 +17,7 @@ from edgec.distill.config import (
     DistillConfig,
     check_hyperparameters,
     parse_layer_map,
+    resolve_alpha,
     resolve_device,
     resolve_transfer,
 )
@@ -68,6 +69,7 @@ def distill(config: DistillConfig, ui=None, callbacks=None) -> dict | None:
     training.seed_everything(hp.seed)
     student = build_student(spec, teacher, config.max_length, recipe.layers_from_top)
     hp = resolve_transfer(hp, teacher, student, recipe.default_hidden_weight)
+    hp = resolve_alpha(hp, recipe.default_alpha)
     config = replace(config, hp=hp)
     data = recipe.load_data(config, teacher, ui)
     if len(data.train) == 0:
