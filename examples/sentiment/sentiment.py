@@ -463,17 +463,27 @@ def distill_student(student: str = STUDENT, unlabeled: int = 0, console=None) ->
     """
     from edgec.distill import DistillConfig, Hyperparameters, distill
     from edgec.distill.report import REPORT_FILE
+    from edgec.distill.tasks import ClassificationRecipe
     from edgec.ui import SilentUI
 
     teacher = train_teacher("full", console=console)
     splits = prepare_splits()
     extra = prepare_unlabeled(unlabeled) if unlabeled else None
     out = cache_dir() / f"student-{student.replace(':', '')}"
+    # --alpha and --hidden-weight default to None, the task's to decide; the report
+    # holds what a classifier's recipe decided (for a layers:N student, which can take
+    # the hidden-state term), so compare with that
+    decided = {
+        "alpha": ClassificationRecipe.default_alpha,
+        "hidden_weight": ClassificationRecipe.default_hidden_weight,
+    }
+    defaults = vars(Hyperparameters())
     wanted = {
         "student": student,
-        "hyperparameters": vars(Hyperparameters()),
+        "hyperparameters": {k: decided[k] if v is None and k in decided else v
+                            for k, v in defaults.items()},
         "unlabeled": unlabeled,
-    }
+    }  # fmt: skip
     try:
         report = json.loads((out / REPORT_FILE).read_text())
         done = {
