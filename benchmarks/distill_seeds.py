@@ -68,6 +68,9 @@ RECIPES: dict[str, Recipe] = {
     "augment4-lr1e-4-hidden1-alpha1-top": Recipe(
         {**AUGMENT4, "hidden_weight": 1.0, "alpha": 1.0}, 0, TOP
     ),
+    "augment4-lr1e-4-hidden1-alpha1": Recipe(  # the tagger's defaults, KD only
+        {**AUGMENT4, "hidden_weight": 1.0, "alpha": 1.0}, 0, BOTTOM
+    ),
     "augment4-lr1e-4-hidden3-alpha1-top": Recipe(
         {**AUGMENT4, "hidden_weight": 3.0, "alpha": 1.0}, 0, TOP
     ),
