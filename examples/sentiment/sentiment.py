@@ -477,13 +477,8 @@ def distill_student(student: str = STUDENT, unlabeled: int = 0, console=None) ->
         "alpha": ClassificationRecipe.default_alpha,
         "hidden_weight": ClassificationRecipe.default_hidden_weight,
     }
-    defaults = vars(Hyperparameters())
-    wanted = {
-        "student": student,
-        "hyperparameters": {k: decided[k] if v is None and k in decided else v
-                            for k, v in defaults.items()},
-        "unlabeled": unlabeled,
-    }  # fmt: skip
+    hyperparameters = {**vars(Hyperparameters()), **decided}
+    wanted = {"student": student, "hyperparameters": hyperparameters, "unlabeled": unlabeled}
     try:
         report = json.loads((out / REPORT_FILE).read_text())
         done = {
