@@ -71,6 +71,7 @@ RECIPES: dict[str, Recipe] = {
     "augment4-lr1e-4-hidden1-alpha1": Recipe(  # the tagger's defaults, KD only
         {**AUGMENT4, "hidden_weight": 1.0, "alpha": 1.0}, 0, BOTTOM
     ),
+    # what the classifier's defaults became (2026-12-03, late)
     "augment4-lr1e-4-hidden3-alpha1-top": Recipe(
         {**AUGMENT4, "hidden_weight": 3.0, "alpha": 1.0}, 0, TOP
     ),

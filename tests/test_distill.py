@@ -238,7 +238,7 @@ def test_a_layer_student_learns_the_teachers_hidden_states_by_default(
     tiny_bert, train_csv, tmp_path
 ):
     report = distill(DistillConfig(tiny_bert, "layers:1", train_csv, tmp_path / "s", hp=FAST))
-    assert report["recipe"]["hyperparameters"]["hidden_weight"] == 1.0
+    assert report["recipe"]["hyperparameters"]["hidden_weight"] == 3.0
     # a classifier's --alpha defaults to 1: its gold labels train nothing, and say so
     assert report["recipe"]["hyperparameters"]["alpha"] == 1.0 and report["recipe"]["kd_only"]
     logged = [e for e in report["training"]["log"] if "loss" in e]

@@ -55,9 +55,9 @@ class Hyperparameters:
     augment_rate: float = _knob(0.4, "Share of a copy's words that --augment swaps.")
     hidden_weight: float | None = _knob(
         None,
-        "Hidden-state MSE weight. Default: 1 for classifiers and taggers whose student "
-        "can take it (the teacher's tokenizer and width, as every layers:N student "
-        "has), else 0.",
+        "Hidden-state MSE weight. Default: 3 for classifiers, 1 for taggers, where the "
+        "student can take it (the teacher's tokenizer and width, as every layers:N "
+        "student has), else 0.",
     )
     attention_weight: float = _knob(0.0, "MiniLM attention-transfer weight.")
     layer_map: str | None = _knob(
