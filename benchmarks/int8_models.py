@@ -107,36 +107,48 @@ def build_key(model: Path) -> str:
     return digest.hexdigest()[:10]
 
 
+def build_request(entry: dict, precision: str, output: Path, options: dict | None = None):
+    """The x86-cpu BuildRequest of one real model at one precision, on its splits:
+    calibration on the training head, int8-auto validating on the validation split,
+    every build gated on the test split."""
+    from edgec.pipeline import BuildRequest
+    from edgec.targets import get_target
+
+    return BuildRequest(
+        model=entry["model"],
+        target=get_target("x86-cpu"),
+        output=output,
+        eval_data=entry["eval"],
+        calibration_data=entry["calibration"],
+        validation_data=entry["validation"] if precision == "int8-auto" else None,
+        precision=precision,
+        options=options or {},
+    )
+
+
 def verified_build(entry: dict, precision: str, log) -> Path:
     """A verified x86-cpu package of one precision, cached by build key."""
-    from edgec.pipeline import BuildRequest, build
-    from edgec.targets import get_target
+    import dataclasses
+
+    from edgec.pipeline import build
 
     out = bench_cache() / f"{entry['name']}-{build_key(entry['model'])}" / precision
     if (out / "edgec.json").is_file():
         return out
     log(f"building {entry['name']} onnxruntime:{precision} (verified)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    build(
-        BuildRequest(
-            model=entry["model"],
-            target=get_target("x86-cpu"),
-            output=out,
-            eval_data=entry["eval"],
-            calibration_data=entry["calibration"],
-            validation_data=entry["validation"] if precision == "int8-auto" else None,
-            precision=precision,
-            thresholds={"min_agreement": 0.0, "max_accuracy_drop": 100.0, "max_class_drop": 100.0,
-                        "max_entity_f1_drop": 100.0, "max_type_f1_drop": 100.0,
-                        "min_tag_agreement": 0.0}
-            if precision != "int8-auto"
-            else {},
-        )  # the gates are opened for the two fixed precisions: their figures are the point
-    )  # fmt: skip
+    request = build_request(entry, precision, out)
+    if precision != "int8-auto":  # gates opened: the fixed precisions' figures are the point
+        opened = {"min_agreement": 0.0, "max_accuracy_drop": 100.0, "max_class_drop": 100.0,
+                  "max_entity_f1_drop": 100.0, "max_type_f1_drop": 100.0,
+                  "min_tag_agreement": 0.0}  # fmt: skip
+        request = dataclasses.replace(request, thresholds=opened)
+    build(request)
     return out
 
 
-def _quality(manifest: dict) -> dict:
+def quality(manifest: dict) -> dict:
+    """The verification headline's quality figures of a built package."""
     head = manifest["verification"].get("headline") or {}
     return {
         "metric": head.get("quality_metric"),
@@ -180,7 +192,7 @@ def section_int8(threads: int, runs: int, log) -> dict:
                 else None,
                 "texts": len(entry["texts"]),
                 "p50_ms": p50,
-                "quality": {p: _quality(m) for p, m in manifests.items()},
+                "quality": {p: quality(m) for p, m in manifests.items()},
                 "search": int8_search(manifests["int8-auto"]) if "int8-auto" in manifests else None,
                 "cpu": report["cpu"],
             }

@@ -26,27 +26,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import int8_models  # noqa: E402  (benchmarks/, on the path above)
+
 RESULTS = HERE / "margin_probe.json"
 
 
 def probe(entry: dict, margin: str, folder: Path) -> dict:
     """One int8-auto build at `margin`: its figures, or the search's refusal."""
-    import int8_models
-
-    from edgec.pipeline import BuildRequest, build
-    from edgec.targets import get_target
+    from edgec.pipeline import build
     from edgec_runtime.errors import VerificationFailed
 
-    request = BuildRequest(
-        model=entry["model"],
-        target=get_target("x86-cpu"),
-        output=folder / f"{entry['name']}-{margin}",
-        eval_data=entry["eval"],
-        calibration_data=entry["calibration"],
-        validation_data=entry["validation"],
-        precision="int8-auto",
-        options={"search_margin": margin},
-    )
+    output = folder / f"{entry['name']}-{margin}"
+    request = int8_models.build_request(entry, "int8-auto", output, {"search_margin": margin})
     row = {"model": entry["name"], "margin": float(margin)}
     try:
         manifest = build(request)
@@ -56,7 +47,7 @@ def probe(entry: dict, margin: str, folder: Path) -> dict:
     picked = next(r for r in search["results"] if r["precision"] == search["picked"])
     return {
         **row,
-        "test": int8_models._quality(manifest),
+        "test": int8_models.quality(manifest),
         "picked": search["picked"],
         "kept_float": picked["options"].get("keep_float", []),
         "p50_ms": picked.get("p50_ms"),
@@ -72,8 +63,6 @@ def main() -> None:
     parser.add_argument("--runs", default="sentiment:0.5,sentiment:0.25,ner:0.25",
                         help="MODEL:MARGIN pairs; models: sentiment, reviews, ner")  # fmt: skip
     args = parser.parse_args()
-    import int8_models
-
     from edgec.machine import describe_machine
 
     models = {m["name"]: m for m in int8_models.real_models()}
