@@ -223,6 +223,24 @@ def test_hyperparameters_carry_their_cli_help():
     assert flags == {"learning_rate": ("--lr",), "temperature": ("-T",)}
 
 
+def test_the_task_defaults_the_help_states_are_the_recipes():
+    """--alpha and --hidden-weight default to each task recipe's value; their help lines
+    spell those values out, so a recipe change must change the help with it."""
+    from dataclasses import fields
+
+    from edgec.distill.tagging import TaggingRecipe
+    from edgec.distill.tasks import ClassificationRecipe
+
+    helps = {f.name: f.metadata["help"] for f in fields(Hyperparameters)}
+    for knob, attribute, spoken in (
+        ("alpha", "default_alpha", ("{} (KD only) for classifiers", "{} for taggers")),
+        ("hidden_weight", "default_hidden_weight", ("{} for classifiers", "{} for taggers")),
+    ):
+        for recipe, phrase in zip((ClassificationRecipe, TaggingRecipe), spoken, strict=True):
+            value = f"{getattr(recipe, attribute):g}"
+            assert phrase.format(value) in helps[knob], (knob, recipe.__name__, helps[knob])
+
+
 def test_hidden_and_attention_transfer(tiny_bert, train_csv, tmp_path):
     hp = Hyperparameters(
         epochs=1, batch_size=16, hidden_weight=1.0, attention_weight=1.0, logging_steps=1
