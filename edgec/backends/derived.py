@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -45,13 +44,6 @@ def derived(src: Path, step: str, make: Callable[[Path, Path], object], **args):
         path = _folder() / f"{len(_MADE):04d}-{step}.onnx"
         _MADE[key] = (path, make(Path(src), path))
     return _MADE[key]
-
-
-def copy_of(src: Path, step: str, make, dst: Path, **args):
-    """`derived`, then copied to `dst` (a file the caller may move or delete)."""
-    path, facts = derived(src, step, make, **args)
-    shutil.copyfile(path, dst)
-    return facts
 
 
 def samples_digest(batches: list[dict]) -> str:

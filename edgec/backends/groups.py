@@ -113,9 +113,10 @@ def describe_groups(model, groups: dict[str, list[str]]) -> dict[str, dict]:
     return facts
 
 
-def resolve_groups(groups: dict[str, list[str]], wanted) -> list[str]:
+def resolve_groups(groups: dict[str, list[str]], wanted, option: str = "keep_float") -> list[str]:
     """The node names of `wanted`, each a group ("layer3.ffn-down"), a role in every
-    layer ("ffn-down"), a whole layer ("layer3") or "head"; BadInput on any other."""
+    layer ("ffn-down"), a whole layer ("layer3") or "head"; BadInput, naming the
+    `option` that asked, on any other."""
     nodes: list[str] = []
     for item in wanted or ():
         matched = [
@@ -125,7 +126,7 @@ def resolve_groups(groups: dict[str, list[str]], wanted) -> list[str]:
         ]
         if not matched:
             raise BadInput(
-                f"keep_float: {item!r} names no node group of this model; its groups are "
+                f"{option}: {item!r} names no node group of this model; its groups are "
                 f"{', '.join(groups)} (or a role in every layer: {', '.join(ROLES[1:-1])})"
             )
         nodes += [n for key in matched for n in groups[key] if n not in nodes]

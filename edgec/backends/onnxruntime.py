@@ -14,15 +14,17 @@ trials, choosing the calibration method and the node groups kept float (`searche
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from edgec.backends import Backend, Compiled
-from edgec.backends.derived import copy_of, samples_digest
+from edgec.backends.derived import derived, samples_digest
 from edgec.backends.groups import describe_groups, quantizable_groups, resolve_groups
 from edgec.backends.qdq import DEFAULT_OP_TYPES, quantize_static_qdq
 from edgec.backends.settings import SEARCH_OPTIONS, TOKENIZER_OPTION, Option
+from edgec.backends.smooth import SMOOTHED_ROLES, smooth_graph
 from edgec.plugins import hookimpl
 from edgec_runtime.runners.onnxruntime import OrtRunner
 from edgec_runtime.settings import BackendSettings
@@ -116,32 +118,38 @@ class OnnxRuntimeBackend(Backend):
                 method=settings.options["calibration"],
             )
             return Compiled([MODEL_FILE], metadata)
-        samples = (calibration or [])[:4]
-        fused = workdir / "fused.onnx"
+        # Each step's graph is derived once per process (int8-auto compiles many trials).
+        graph, samples = src, (calibration or [])[:4]
         if settings.options["fuse"] and samples:
-            metadata["optimization"] = copy_of(
+            graph, metadata["optimization"] = derived(
                 src,
                 "fused",
                 lambda a, b: fuse_transformer_ops(
                     a, b, samples, num_heads=model.num_heads, hidden_size=model.hidden_size
                 ),
-                fused,
                 samples=samples_digest(samples),
                 geometry=[model.num_heads, model.hidden_size],
             )
         else:
-            fused.write_bytes(src.read_bytes())
             metadata["optimization"] = {"fused": False}
         if precision == "fp32":
-            fused.rename(out)
-        else:
-            metadata["quantization"] = quantize_dynamic_int8(
-                fused,
-                out,
-                per_channel=settings.options["per_channel"],
-                keep_float=settings.options["keep_float"],
+            shutil.copyfile(graph, out)
+            return Compiled([MODEL_FILE], metadata)
+        per_channel, roles = settings.options["per_channel"], settings.options["smooth"]
+        smoothing = {"smoothed": 0, "why": "no calibration texts" if roles else "-O smooth=[]"}
+        if roles and calibration:
+            graph, smoothing = derived(
+                graph,
+                "smoothed",
+                lambda a, b: smooth_graph(a, b, calibration, roles=roles, per_channel=per_channel),
+                samples=samples_digest(calibration),
+                roles=roles,
+                per_channel=per_channel,
             )
-            fused.unlink()
+        metadata["quantization"] = quantize_dynamic_int8(
+            graph, out, per_channel=per_channel, keep_float=settings.options["keep_float"]
+        )
+        metadata["quantization"]["smoothing"] = smoothing
         return Compiled([MODEL_FILE], metadata)
 
 
@@ -167,6 +175,13 @@ BACKEND = OnnxRuntimeBackend(
             "fuse attention, LayerNorm and GELU (kept only if logits stay within 1e-3)",
         ),
         Option("per_channel", bool, True, "dynamic int8: one weight scale per output channel"),
+        Option(
+            "smooth",
+            list,
+            list(SMOOTHED_ROLES),
+            "dynamic int8: node groups whose input outliers move into the weights first "
+            "(SmoothQuant, alpha measured per MatMul on the calibration texts); [] for none",
+        ),
         Option(
             "symmetric",
             bool,

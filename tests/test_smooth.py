@@ -1,0 +1,112 @@
+"""Activation smoothing before dynamic int8 (edgec.backends.smooth): exact in float,
+applied only where it cuts a MatMul's measured int8 error, recorded in the manifest, and
+off with `-O smooth=[]`. Its accuracy on a real model is in test_int8_search_real.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+from test_onnxruntime_backend import exported, settings_of  # noqa: F401  (a fixture)
+
+from edgec.backends.groups import quantizable_groups
+from edgec.backends.onnxruntime import BACKEND
+from edgec.backends.smooth import MIN_GAIN, Sample, choose_alpha, smooth_graph
+from edgec_runtime.errors import BadInput
+
+OUTLIER = 30.0  # how much larger the planted channel is than the rest
+
+
+def sample_of(x: np.ndarray) -> Sample:
+    return Sample(x.min(axis=0), x.max(axis=0), x.astype(np.float32))
+
+
+def test_an_outlier_channel_gets_an_alpha_and_flat_activations_do_not():
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(64, 32)).astype(np.float32)
+    flat = [sample_of(rng.normal(size=(128, 64))) for _ in range(4)]
+    alpha, before, after, scales = choose_alpha(weight, flat, symmetric=False, per_channel=True)
+    assert alpha is None and after == before and np.all(scales == 1.0)
+
+    spiky = []
+    for _ in range(4):
+        x = rng.normal(size=(128, 64))
+        x[:, 5] *= OUTLIER
+        spiky.append(sample_of(x))
+    alpha, before, after, scales = choose_alpha(weight, spiky, symmetric=False, per_channel=True)
+    assert alpha is not None and after <= before * (1 - MIN_GAIN)
+    assert scales[5] == scales.max()  # the outlier channel is divided the most
+
+
+def planted(path, tmp_path):
+    """The export with one channel of layer 0's feed-forward output made an outlier:
+    its up-projection column times OUTLIER, so the down-projection's input has it."""
+    model = onnx.load(str(path))
+    groups = quantizable_groups(model)
+    (up,) = groups["layer0.ffn-up"]
+    node = next(n for n in model.graph.node if n.name == up)
+    weight = next(i for i in model.graph.initializer if i.name == node.input[1])
+    values = numpy_helper.to_array(weight).copy()
+    values[:, 3] *= OUTLIER
+    weight.CopyFrom(numpy_helper.from_array(values, weight.name))
+    out = tmp_path / "planted.onnx"
+    onnx.save(model, str(out))
+    return out
+
+
+def float_outputs(path, batches):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    return [session.run(None, {k: v for k, v in b.items() if k in names})[0] for b in batches]
+
+
+def test_smoothing_is_exact_in_float_and_recorded_per_matmul(exported, tmp_path):  # noqa: F811
+    _, path, calibration = exported
+    src = planted(path, tmp_path)
+    record = smooth_graph(src, tmp_path / "smoothed.onnx", calibration)
+    groups = record["groups"]
+    assert "layer0.ffn-down" in groups and groups["layer0.ffn-down"][0]["alpha"] is not None
+    for entries in groups.values():
+        for e in entries:
+            before, after = e["error"]
+            assert after == before if e["alpha"] is None else after <= before
+    graph = onnx.load(str(tmp_path / "smoothed.onnx")).graph
+    muls = [n for n in graph.node if n.op_type == "Mul" and n.name.endswith("/smooth")]
+    assert len(muls) == record["smoothed"] >= 1 and record["of"] == 3 * len(
+        [g for g in quantizable_groups(onnx.load(str(src))) if g.endswith(".ffn-down")]
+    )
+    before = float_outputs(src, calibration)
+    after = float_outputs(tmp_path / "smoothed.onnx", calibration)
+    for a, b in zip(before, after, strict=True):
+        assert np.abs(a - b).max() <= 1e-4 * max(1.0, np.abs(a).max())
+
+
+def test_dynamic_int8_smooths_by_default_and_not_when_told(exported, tmp_path):  # noqa: F811
+    source, path, calibration = exported
+    src = planted(path, tmp_path)
+    for name in "abc":
+        (tmp_path / name).mkdir()
+    smoothed = BACKEND.compile(src, "int8", calibration, settings_of(source), tmp_path / "a")
+    record = smoothed.metadata["quantization"]["smoothing"]
+    assert record["smoothed"] >= 1 and record["calibration_batches"] == len(calibration)
+    graph = onnx.load(str(tmp_path / "a" / "model.onnx")).graph
+    assert sum(n.name.endswith("/smooth") for n in graph.node) == record["smoothed"]
+
+    off = BACKEND.compile(src, "int8", calibration, settings_of(source, smooth=[]), tmp_path / "b")
+    assert off.metadata["quantization"]["smoothing"] == {"smoothed": 0, "why": "-O smooth=[]"}
+    graph = onnx.load(str(tmp_path / "b" / "model.onnx")).graph
+    assert not any(n.name.endswith("/smooth") for n in graph.node)
+
+    blind = BACKEND.compile(src, "int8", None, settings_of(source), tmp_path / "c")
+    assert blind.metadata["quantization"]["smoothing"]["why"] == "no calibration texts"
+
+
+def test_a_group_the_model_lacks_is_bad_input_naming_its_groups(exported, tmp_path):  # noqa: F811
+    source, path, calibration = exported
+    settings = settings_of(source, smooth=["layer99.ffn-down"])
+    with pytest.raises(
+        BadInput, match="^smooth: .layer99.ffn-down. names no node group of this model"
+    ):
+        BACKEND.compile(path, "int8", calibration, settings, tmp_path)
