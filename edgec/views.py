@@ -113,6 +113,9 @@ def package_summary(manifest: dict, package: Path | str) -> dict:
         facts["tokenizer in graph"] = in_graph_fact(backend["tokenizer"])
     if backend.get("search"):
         facts["int8 search"] = search_fact(backend["search"])
+    smoothing = (backend.get("quantization") or {}).get("smoothing")
+    if smoothing:
+        facts["int8 smoothing"] = smoothing_fact(smoothing)
     facts["verification"] = verification["status"].upper()
     if verification.get("checked_on"):
         facts["checked with"] = verification["checked_on"]
@@ -130,6 +133,20 @@ def in_graph_fact(record: dict) -> str:
         for name, c in record["checked"].items()
     )
     return f"yes ({record['converter']}); identical: {compared}"
+
+
+def smoothing_fact(record: dict) -> str:
+    """Activation smoothing in one line: how many MatMuls, which alphas, on what."""
+    if not record.get("smoothed"):
+        return f"none ({record.get('why') or 'no alpha cut a MatMul error by a tenth'})"
+    alphas = sorted(
+        {e["alpha"] for entries in record["groups"].values() for e in entries if e["alpha"]}
+    )
+    span = f"{alphas[0]:g}" if len(alphas) == 1 else f"{alphas[0]:g}-{alphas[-1]:g}"
+    return (
+        f"{record['smoothed']} of {record['of']} MatMuls, alpha {span}, "
+        f"measured on {record['tokens']} calibration tokens"
+    )
 
 
 def search_fact(record: dict) -> str:
