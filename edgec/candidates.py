@@ -191,6 +191,15 @@ class SearchTexts:
     text_pair: bool = False
 
 
+def graph_options(options: dict) -> dict:
+    """The options that shape a trial's graph (smoothing, per-channel weights, the
+    symmetric form...), which scores are of too; not those the search sets itself."""
+    from edgec.backends.settings import SEARCH_OPTIONS, TOKENIZER_OPTION
+
+    own = {o.name for o in SEARCH_OPTIONS} | {TOKENIZER_OPTION.name}
+    return {k: v for k, v in sorted(options.items()) if k not in own}
+
+
 def search_texts(request, load) -> SearchTexts:
     """Calibration and validation texts for int8-auto from --calibration-data and
     --validation-data; when only one is given it is split, even rows calibrating and
@@ -279,8 +288,14 @@ def search_candidate(candidate, work, settings, common, ui, texts, source, sets,
         texts=list(sets.validation.texts),
         task=source.task,
         model_key=json.dumps(
-            [source.weights_sha256, source.max_length, source.task, backend.version()]
-        ),
+            [
+                source.weights_sha256,
+                source.max_length,
+                source.task,
+                backend.version(),
+                graph_options(settings.options),
+            ]
+        ),  # fmt: skip
         max_trials=settings.options["search_trials"],
         max_seconds=settings.options["search_seconds"],
     )
