@@ -73,7 +73,7 @@ def test_options_are_declared_with_todays_defaults():
         "allow_spinning": (bool, False),
         "fuse": (bool, True),
         "per_channel": (bool, True),
-        "smooth": (list, ["attention-out", "ffn-up", "ffn-down"]),
+        "smooth": (list, None),  # the task's: edgec.backends.smooth.DEFAULT_ROLES
         "symmetric": (bool, False),
         "keep_float": (list, []),
         "calibration": (str, "minmax"),

@@ -24,7 +24,7 @@ from edgec.backends.derived import derived, samples_digest
 from edgec.backends.groups import describe_groups, quantizable_groups, resolve_groups
 from edgec.backends.qdq import DEFAULT_OP_TYPES, quantize_static_qdq
 from edgec.backends.settings import SEARCH_OPTIONS, TOKENIZER_OPTION, Option
-from edgec.backends.smooth import SMOOTHED_ROLES, smooth_graph
+from edgec.backends.smooth import DEFAULT_ROLES, SMOOTHED_ROLES, smooth_graph
 from edgec.plugins import hookimpl
 from edgec_runtime.runners.onnxruntime import OrtRunner
 from edgec_runtime.settings import BackendSettings
@@ -136,7 +136,12 @@ class OnnxRuntimeBackend(Backend):
             shutil.copyfile(graph, out)
             return Compiled([MODEL_FILE], metadata)
         per_channel, roles = settings.options["per_channel"], settings.options["smooth"]
-        smoothing = {"smoothed": 0, "why": "no calibration texts" if roles else "-O smooth=[]"}
+        if roles is None:
+            roles = list(DEFAULT_ROLES.get(model.task, ()))
+            why = f"not by default for {model.task} (-O smooth='[\"ffn-down\"]' to try it)"
+        else:
+            why = "-O smooth=[]"
+        smoothing = {"smoothed": 0, "why": "no calibration texts" if roles else why}
         if roles and calibration:
             graph, smoothing = derived(
                 graph,
@@ -178,9 +183,10 @@ BACKEND = OnnxRuntimeBackend(
         Option(
             "smooth",
             list,
-            list(SMOOTHED_ROLES),
+            None,
             "dynamic int8: node groups whose input outliers move into the weights first "
-            "(SmoothQuant, alpha measured per MatMul on the calibration texts); [] for none",
+            "(SmoothQuant, alpha measured per MatMul on the calibration texts); default: "
+            f"{', '.join(SMOOTHED_ROLES)} for classifiers, none for taggers and embedders",
         ),
         Option(
             "symmetric",
