@@ -65,7 +65,9 @@ def _refuse_distill_options_without_distill(ctx: click.Context, student: str | N
     f"Parquet, a dataset folder, {HUB_DATA} (e.g. hf://datasets/stanfordnlp/sst2@validation).",
 )
 @data_file_option(
-    "--calibration-data", help="Texts for static quantization (default: the eval data)."
+    "--calibration-data",
+    help="Texts for static int8's activation ranges and dynamic int8's smoothing "
+    "(default: the eval data).",
 )
 @output_option("Package folder to write.")
 @click.option(
