@@ -1,0 +1,114 @@
+"""Probe: dynamic int8 with and without activation smoothing, on the real models (issue 14).
+
+Dynamic int8 quantizes each MatMul input with one scale per tensor, so a few outlier
+channels set the step for all (edgec/backends/smooth.py). This builds, per real model
+and from the same calibration texts as benchmarks/int8_models.py (256 training
+examples; every build gated on the test split, which the smoothing never reads):
+
+- dynamic int8 unsmoothed (`-O smooth=[]`, the default before this probe);
+- dynamic int8 smoothed (every attention-out, ffn-up and ffn-down: today's default
+  for classifiers, not for taggers);
+- int8-auto with the task's default (its dynamic trials start from that graph);
+
+and times them end to end at batch 1 on the test texts in the same interleaved rounds,
+so each ratio is of one run.
+
+    .venv/bin/python benchmarks/smooth_probe.py --models sentiment,reviews,ner
+
+Writes benchmarks/smooth_probe.json, replacing the rows of the models probed. A probe, not part of `make bench` (which builds
+the defaults); NOTES.md section 13 reads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import int8_models  # noqa: E402  (benchmarks/, on the path above)
+
+RESULTS = HERE / "smooth_probe.json"
+VARIANTS = {  # name: (precision, -O options)
+    "dynamic": ("int8", {"smooth": []}),
+    "dynamic-smoothed": ("int8", {"smooth": ["attention-out", "ffn-up", "ffn-down"]}),
+    "int8-auto": ("int8-auto", {}),  # the task's default smoothing
+}
+
+
+def build_variant(entry: dict, name: str, folder: Path) -> tuple[Path, dict]:
+    """One verified package of `entry` as VARIANTS[name] says, and its row of figures."""
+    from edgec.pipeline import build
+
+    precision, options = VARIANTS[name]
+    output = folder / f"{entry['name']}-{name}"
+    request = int8_models.build_request(entry, precision, output, options)
+    if precision != "int8-auto":
+        request = dataclasses.replace(request, thresholds=int8_models.OPEN_GATES)
+    manifest = build(request)
+    quantization = manifest["backend"]["quantization"] or {}
+    smoothing = quantization.get("smoothing") or {}
+    row = {
+        "test": int8_models.quality(manifest),
+        "smoothed": f"{smoothing.get('smoothed', 0)} of {smoothing.get('of', 0)} MatMuls",
+        "build_seconds": manifest.get("build_seconds"),
+    }
+    search = manifest["backend"].get("search")
+    if search:
+        row.update(picked=search["picked"], keep_float=search["options"].get("keep_float"),
+                   trials=search["trials"], search_seconds=search["seconds"])  # fmt: skip
+    return output, row
+
+
+def probe(entry: dict, threads: int, runs: int, folder: Path) -> dict:
+    from edgec import bench
+
+    packages, rows = {}, {}
+    for name in VARIANTS:
+        packages[name], rows[name] = build_variant(entry, name, folder)
+        print(json.dumps({entry["name"]: {name: rows[name]}}), flush=True)
+    subjects = [bench.package_subject(p, threads, name=n) for n, p in packages.items()]
+    config = bench.BenchConfig(
+        batches=[1], texts=entry["texts"], texts_source=str(entry["eval"]),
+        runs=runs, warmup=3, threads=threads, cold_runs=0,
+    )  # fmt: skip
+    report = bench.measure(subjects, config)
+    for result in report["results"]:
+        rows[result["subject"]]["p50_ms"] = result["stats"]["p50"]
+    base = rows["dynamic"].get("p50_ms")
+    for row in rows.values():
+        row["x_dynamic"] = round(row["p50_ms"] / base, 3) if base and "p50_ms" in row else None
+    for s in subjects:
+        if s.close:
+            s.close()
+    return {"model": entry["name"], "variants": rows, "cpu": report["cpu"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="sentiment,reviews,ner")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=200, help="timed batch-1 calls per package")
+    args = parser.parse_args()
+    from edgec.machine import describe_machine
+
+    models = {m["name"]: m for m in int8_models.real_models()}
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models.split(","):
+            out.append(probe(models[name], args.threads, args.runs, Path(tmp)))
+    probed = {row["model"] for row in out}
+    kept = json.loads(RESULTS.read_text())["rows"] if RESULTS.is_file() else []
+    rows = [r for r in kept if r["model"] not in probed] + out
+    for row in out:
+        row["machine"] = describe_machine()  # each row's own: rows may come from two runs
+    RESULTS.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
