@@ -2,8 +2,10 @@
 
 The transformer optimizer fuses attention, LayerNorm and GELU into single kernels,
 which is where most of ORT's speed on BERT comes from; a fused graph is kept only
-when it matches the plain export on real inputs. Static QDQ quantizes the plain
-(unfused) graph because that is the form TensorRT's explicit quantization consumes.
+when it matches the plain export on real inputs. Dynamic int8 first smooths the
+classifiers' outlier activation channels into the weights (edgec.backends.smooth).
+Static QDQ quantizes the plain (unfused) graph because that is the form TensorRT's
+explicit quantization consumes.
 
 Sessions and the runner are the runtime's (edgec_runtime.runners.onnxruntime): a
 device loads a package with the code its build verified it with. The Q/DQ quantizer

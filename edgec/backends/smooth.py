@@ -12,9 +12,9 @@ per-output-channel scales then lose the other rows. So alpha is measured per Mat
 the int8 output error of each choice (none included), on the calibration texts, with
 activations and weights quantized as the backend will (per tensor, asymmetric uint8 or
 symmetric int8; symmetric int8 weights per output channel or per tensor); the least
-wins, and a MatMul where no alpha beats none is left as it was. Each smoothed MatMul
-gains one elementwise Mul on its input (benchmarks/NOTES.md, section 13 has what that
-costs and what it buys).
+wins, and a MatMul where none beats no smoothing by a tenth (MIN_GAIN) is left as
+it was. Each smoothed MatMul gains one elementwise Mul on its input (benchmarks/NOTES.md,
+section 13 has what that costs and what it buys).
 """
 
 from __future__ import annotations
