@@ -27,7 +27,7 @@ def test_an_outlier_channel_gets_an_alpha_and_flat_activations_do_not():
     rng = np.random.default_rng(0)
     weight = rng.normal(size=(64, 32)).astype(np.float32)
     flat = [sample_of(rng.normal(size=(128, 64))) for _ in range(4)]
-    alpha, before, after, scales = choose_alpha(weight, flat, symmetric=False, per_channel=True)
+    alpha, before, after, scales = choose_alpha(weight, flat, per_channel=True)
     assert alpha is None and after == before and np.all(scales == 1.0)
 
     spiky = []
@@ -35,7 +35,7 @@ def test_an_outlier_channel_gets_an_alpha_and_flat_activations_do_not():
         x = rng.normal(size=(128, 64))
         x[:, 5] *= OUTLIER
         spiky.append(sample_of(x))
-    alpha, before, after, scales = choose_alpha(weight, spiky, symmetric=False, per_channel=True)
+    alpha, before, after, scales = choose_alpha(weight, spiky, per_channel=True)
     assert alpha is not None and after <= before * (1 - MIN_GAIN)
     assert scales[5] == scales.max()  # the outlier channel is divided the most
 

@@ -10,9 +10,9 @@ int8 sees; s_j = max|x_j|^alpha / max|w_j|^(1 - alpha).
 No alpha suits every MatMul: a large one moves the outliers into the weights, where
 per-output-channel scales then lose the other rows. So alpha is measured per MatMul:
 the int8 output error of each choice (none included), on the calibration texts, with
-activations and weights quantized as the backend will (per tensor, asymmetric uint8 or
-symmetric int8; symmetric int8 weights per output channel or per tensor); the least
-wins, and a MatMul where none beats no smoothing by a tenth (MIN_GAIN) is left as
+activations and weights quantized as dynamic int8 will (activations per tensor and per
+call, asymmetric uint8; symmetric int8 weights per output channel or per tensor); the
+least wins, and a MatMul where none beats no smoothing by a tenth (MIN_GAIN) is left as
 it was. Each smoothed MatMul gains one elementwise Mul on its input (benchmarks/NOTES.md,
 section 13 has what that costs and what it buys).
 """
@@ -58,11 +58,8 @@ class Sample:
     rows: np.ndarray
 
 
-def _fake_int8_activations(x: np.ndarray, low: float, high: float, symmetric: bool):
-    """x through int8 and back with the tensor's range, as the backend's kernels do."""
-    if symmetric:
-        scale = max(abs(low), abs(high), 1e-12) / 127.0
-        return np.clip(np.round(x / scale), -127, 127) * scale
+def _fake_uint8_activations(x: np.ndarray, low: float, high: float):
+    """x through uint8 and back with the tensor's range, as dynamic int8's kernels do."""
     low, high = min(low, 0.0), max(high, 0.0)
     scale = max(high - low, 1e-12) / 255.0
     zero = np.round(-low / scale)
@@ -85,22 +82,19 @@ def _scales(act_peak: np.ndarray, weight: np.ndarray, alpha: float) -> np.ndarra
 def samples_of(model, names: list[str], batches: list[dict]) -> dict[str, list[Sample]]:
     """One float run per batch, with the tensors `names` made graph outputs."""
     import onnx
-    import onnxruntime as ort
+
+    from edgec_runtime.runners.onnxruntime import session
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     for name in names:
         info = onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
         probe.graph.output.append(info)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2  # beside a build's other work; never every core
-    session = ort.InferenceSession(
-        probe.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-    feeds = {i.name for i in session.get_inputs()}
+    float_graph = session(probe.SerializeToString(), threads=2)  # beside a build's other work
+    feeds = {i.name for i in float_graph.get_inputs()}
     found: dict[str, list[Sample]] = {n: [] for n in names}
     for batch in batches:
-        values = session.run(names, {k: np.asarray(v) for k, v in batch.items() if k in feeds})
+        values = float_graph.run(names, {k: np.asarray(v) for k, v in batch.items() if k in feeds})
         real = np.flatnonzero(np.asarray(batch["attention_mask"]).reshape(-1))
         pick = real[np.linspace(0, len(real) - 1, min(ROWS_PER_BATCH, len(real))).astype(int)]
         for name, value in zip(names, values, strict=True):
@@ -109,35 +103,35 @@ def samples_of(model, names: list[str], batches: list[dict]) -> dict[str, list[S
     return found
 
 
-def enough_tokens(batches: list[dict]) -> list[dict]:
-    """The first batches holding MAX_TOKENS real tokens: enough for channel peaks, and a
-    calibration set of long reviews is not all run through the float model again."""
+def enough_tokens(batches: list[dict]) -> tuple[list[dict], int]:
+    """The first batches holding MAX_TOKENS real tokens, and their token count: enough
+    for channel peaks, and a calibration set of long reviews is not all run through the
+    float model again."""
     taken, tokens = [], 0
     for batch in batches:
         if tokens >= MAX_TOKENS:
             break
         taken.append(batch)
         tokens += int(np.asarray(batch["attention_mask"]).sum())
-    return taken
+    return taken, tokens
 
 
-def choose_alpha(weight, samples: list[Sample], *, symmetric, per_channel) -> tuple:
+def choose_alpha(weight, samples: list[Sample], *, per_channel: bool) -> tuple:
     """(alpha or None, error without, error with, scales or None) of one MatMul: the
     relative int8 output error of each alpha on the sampled rows, each batch quantized
     with its own range; None unless an alpha cuts the error by MIN_GAIN."""
     peak = np.max([np.maximum(-s.low, s.high) for s in samples], axis=0)
     peak = peak.astype(np.float32)
     options = [(None, np.ones_like(peak))] + [(a, _scales(peak, weight, a)) for a in ALPHAS]
+    exact = [s.rows @ weight for s in samples]  # the float products, one per batch
+    norms = [max(float(np.linalg.norm(e)), 1e-12) for e in exact]
     error = np.zeros(len(options))
     for i, (_, scales) in enumerate(options):
         quantized = _fake_int8_weights(weight * scales[:, None], per_channel)
-        for s in samples:
-            exact = s.rows @ weight
+        for s, product, norm in zip(samples, exact, norms, strict=True):
             low, high = float((s.low / scales).min()), float((s.high / scales).max())
-            approx = _fake_int8_activations(s.rows / scales, low, high, symmetric) @ quantized
-            error[i] += float(np.linalg.norm(approx - exact)) / max(
-                float(np.linalg.norm(exact)), 1e-12
-            )
+            approx = _fake_uint8_activations(s.rows / scales, low, high) @ quantized
+            error[i] += float(np.linalg.norm(approx - product)) / norm
     error /= max(len(samples), 1)
     best = int(np.argmin(error))
     if best and error[best] > error[0] * (1 - MIN_GAIN):
@@ -152,7 +146,6 @@ def smooth_graph(
     batches: list[dict],
     *,
     roles=SMOOTHED_ROLES,
-    symmetric: bool = False,
     per_channel: bool = True,
 ) -> dict:
     """Write `dst`: `src` with the MatMuls of `roles` (groups, roles or layers, as
@@ -186,17 +179,16 @@ def smooth_graph(
         n.name: numpy_helper.to_array(initializers[n.input[1]]).astype(np.float32) for n in targets
     }
     inputs = list(dict.fromkeys(n.input[0] for n in targets))
-    batches = enough_tokens(batches)
+    batches, tokens = enough_tokens(batches)
     samples = samples_of(model, inputs, batches) if targets else {}
     # Small products: on two busy cores BLAS threads made them 90x slower, not faster.
     with threadpool_limits(1):
         picked = {
-            n.name: choose_alpha(
-                weights[n.name], samples[n.input[0]], symmetric=symmetric, per_channel=per_channel
-            )
+            n.name: choose_alpha(weights[n.name], samples[n.input[0]], per_channel=per_channel)
             for n in targets
         }
     record: dict = {}
+    muls = {}  # MatMul name -> the Mul that goes before it
     for node in targets:
         alpha, before, after, s = picked[node.name]
         entry = {"alpha": alpha, "error": [round(before, 5), round(after, 5)]}
@@ -211,17 +203,23 @@ def smooth_graph(
             numpy_helper.from_array((1.0 / s).astype(np.float32), inverse)
         )
         smoothed = f"{node.name}/smoothed_input"
-        mul = onnx.helper.make_node(
+        muls[node.name] = onnx.helper.make_node(
             "Mul", [node.input[0], inverse], [smoothed], name=f"{node.name}/smooth"
         )
         node.input[0] = smoothed
-        model.graph.node.insert(list(model.graph.node).index(node), mul)
+    ordered = []
+    for node in model.graph.node:
+        if node.name in muls:
+            ordered.append(muls[node.name])
+        ordered.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)
     onnx.save(model, str(dst))
     return {
         "method": "smoothquant, alpha measured per MatMul",
         "roles": list(roles),
         "calibration_batches": len(batches),
-        "tokens": sum(int(np.asarray(b["attention_mask"]).sum()) for b in batches),
+        "tokens": tokens,
         "smoothed": sum(1 for v in picked.values() if v[0] is not None),
         "of": len(targets),
         "groups": record,
