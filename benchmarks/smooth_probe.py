@@ -22,7 +22,6 @@ the defaults); NOTES.md section 13 reads it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import tempfile
@@ -47,10 +46,7 @@ def build_variant(entry: dict, name: str, folder: Path) -> tuple[Path, dict]:
 
     precision, options = VARIANTS[name]
     output = folder / f"{entry['name']}-{name}"
-    request = int8_models.build_request(entry, precision, output, options)
-    if precision != "int8-auto":
-        request = dataclasses.replace(request, thresholds=int8_models.OPEN_GATES)
-    manifest = build(request)
+    manifest = build(int8_models.build_request(entry, precision, output, options))
     quantization = manifest["backend"]["quantization"] or {}
     smoothing = quantization.get("smoothing") or {}
     row = {
@@ -66,27 +62,17 @@ def build_variant(entry: dict, name: str, folder: Path) -> tuple[Path, dict]:
 
 
 def probe(entry: dict, threads: int, runs: int, folder: Path) -> dict:
-    from edgec import bench
-
     packages, rows = {}, {}
     for name in VARIANTS:
         packages[name], rows[name] = build_variant(entry, name, folder)
         print(json.dumps({entry["name"]: {name: rows[name]}}), flush=True)
-    subjects = [bench.package_subject(p, threads, name=n) for n, p in packages.items()]
-    config = bench.BenchConfig(
-        batches=[1], texts=entry["texts"], texts_source=str(entry["eval"]),
-        runs=runs, warmup=3, threads=threads, cold_runs=0,
-    )  # fmt: skip
-    report = bench.measure(subjects, config)
-    for result in report["results"]:
-        rows[result["subject"]]["p50_ms"] = result["stats"]["p50"]
+    p50, cpu = int8_models.batch1_p50(packages, entry, threads, runs)
+    for name, ms in p50.items():
+        rows[name]["p50_ms"] = ms
     base = rows["dynamic"].get("p50_ms")
     for row in rows.values():
         row["x_dynamic"] = round(row["p50_ms"] / base, 3) if base and "p50_ms" in row else None
-    for s in subjects:
-        if s.close:
-            s.close()
-    return {"model": entry["name"], "variants": rows, "cpu": report["cpu"]}
+    return {"model": entry["name"], "variants": rows, "cpu": cpu}
 
 
 def main() -> None:
