@@ -143,9 +143,10 @@ def smoothing_fact(record: dict) -> str:
         {e["alpha"] for entries in record["groups"].values() for e in entries if e["alpha"]}
     )
     span = f"{alphas[0]:g}" if len(alphas) == 1 else f"{alphas[0]:g}-{alphas[-1]:g}"
+    form = f" for {record['measured_for']}" if record.get("measured_for") else ""
     return (
         f"{record['smoothed']} of {record['of']} MatMuls, alpha {span}, "
-        f"measured on {record['tokens']} calibration tokens"
+        f"measured on {record['tokens']} calibration tokens{form}"
     )
 
 

@@ -18,6 +18,7 @@ from edgec.targets import get_target
 pytestmark = pytest.mark.slow
 
 MAX_DROP_POINTS = 0.5  # the issue's bar for the search's result
+OPEN_GATES = {"min_agreement": 0.0, "max_accuracy_drop": 100.0, "max_class_drop": 100.0}
 
 
 @pytest.fixture(scope="module")
@@ -101,11 +102,15 @@ def test_x86_cpu_falls_back_to_int8_auto_when_int8_fails(
     assert manifest["verification"]["parity"]["agreement"] >= 0.97
 
 
-def test_smoothing_cuts_the_flips_of_dynamic_int8(
-    sentiment_teacher, sentiment_splits, sentiment_calibration, tmp_path
+@pytest.mark.parametrize("precision", ["int8", "int8-static"])
+def test_smoothing_cuts_the_flips_of_int8(
+    sentiment_teacher, sentiment_splits, sentiment_calibration, tmp_path, precision
 ):
     """Outlier channels moved into the weights (edgec.backends.smooth): fewer of the
-    teacher's 800 test predictions flip than without, and the accuracy holds."""
+    teacher's 800 test predictions flip than without, and the accuracy holds, for
+    dynamic int8 and for static Q/DQ with every group int8 (measured: 3.25 points lost
+    unsmoothed, 0.25 smoothed; NOTES.md, section 14). The gates are open: both figures
+    are the point."""
     built = {
         name: auto_build(
             sentiment_teacher,
@@ -114,14 +119,17 @@ def test_smoothing_cuts_the_flips_of_dynamic_int8(
             sentiment_splits["test"],
             sentiment_calibration,
             None,
-            precision="int8",
+            precision=precision,
             options=options,
+            thresholds=OPEN_GATES,
         )  # fmt: skip
         for name, options in (("plain", {"smooth": "[]"}), ("smoothed", {}))
     }
     parity = {name: m["verification"]["parity"] for name, m in built.items()}
     smoothing = built["smoothed"]["backend"]["quantization"]["smoothing"]
     assert smoothing["smoothed"] >= 1 and smoothing["calibration_batches"] >= 1
+    static = precision == "int8-static"  # measured for one range per tensor, or per call
+    assert smoothing["measured_for"].startswith("static" if static else "per-call")
     assert built["plain"]["backend"]["quantization"]["smoothing"]["smoothed"] == 0
     assert parity["smoothed"]["agreement"] > parity["plain"]["agreement"]
     assert parity["smoothed"]["delta"]["accuracy"] >= -MAX_DROP_POINTS

@@ -1,5 +1,6 @@
-"""Activation smoothing before dynamic int8 (edgec.backends.smooth): exact in float,
-applied only where it cuts a MatMul's measured int8 error, recorded in the manifest, and
+"""Activation smoothing before int8 (edgec.backends.smooth): exact in float, applied
+only where it cuts a MatMul's int8 error as measured in the form the backend quantizes
+(per-call or static ranges, uint8 or symmetric int8), recorded in the manifest, and
 off with `-O smooth=[]`. Its accuracy on a real model is in test_int8_search_real.py."""
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from test_onnxruntime_backend import exported, settings_of  # noqa: F401  (a fix
 
 from edgec.backends.groups import quantizable_groups
 from edgec.backends.onnxruntime import BACKEND
-from edgec.backends.smooth import MIN_GAIN, Sample, choose_alpha, smooth_graph
+from edgec.backends.smooth import (
+    MIN_GAIN,
+    SMOOTHED_ROLES,
+    Sample,
+    choose_alpha,
+    roles_for,
+    smooth_graph,
+)
+from edgec.views import smoothing_fact
 from edgec_runtime.errors import BadInput
 
 OUTLIER = 30.0  # how much larger the planted channel is than the rest
@@ -38,6 +47,24 @@ def test_an_outlier_channel_gets_an_alpha_and_flat_activations_do_not():
     alpha, before, after, scales = choose_alpha(weight, spiky, per_channel=True)
     assert alpha is not None and after <= before * (1 - MIN_GAIN)
     assert scales[5] == scales.max()  # the outlier channel is divided the most
+
+
+def test_the_error_is_measured_in_the_form_the_backend_quantizes():
+    rng = np.random.default_rng(1)
+    weight = rng.normal(size=(64, 32)).astype(np.float32)
+    calm, wild = rng.normal(size=(128, 64)), rng.normal(size=(128, 64))
+    wild[:, 5] *= OUTLIER  # only one batch has the outlier
+    samples = [sample_of(calm), sample_of(wild)]
+    per_call = choose_alpha(weight, samples, per_channel=True)
+    static = choose_alpha(weight, samples, per_channel=True, static=True)
+    # one range for both: the calm batch is quantized with the wild one's step
+    assert static[1] > per_call[1]
+    assert static[0] is not None and static[2] <= static[1] * (1 - MIN_GAIN)
+
+    positive = [sample_of(np.abs(rng.normal(size=(128, 64)))) for _ in range(2)]  # GELU-like
+    uint8 = choose_alpha(weight, positive, per_channel=True, static=True)
+    int8 = choose_alpha(weight, positive, per_channel=True, static=True, symmetric=True)
+    assert int8[1] > uint8[1]  # symmetric int8 spends half its codes on values never seen
 
 
 def planted(path, tmp_path):
@@ -110,3 +137,43 @@ def test_a_group_the_model_lacks_is_bad_input_naming_its_groups(exported, tmp_pa
         BadInput, match="^smooth: .layer99.ffn-down. names no node group of this model"
     ):
         BACKEND.compile(path, "int8", calibration, settings, tmp_path)
+
+
+def test_static_int8_smooths_for_its_own_static_ranges(exported, tmp_path):  # noqa: F811
+    source, path, calibration = exported
+    src = planted(path, tmp_path)
+    for name in "ab":
+        (tmp_path / name).mkdir()
+    compiled = BACKEND.compile(src, "int8-static", calibration, settings_of(source), tmp_path / "a")
+    record = compiled.metadata["quantization"]["smoothing"]
+    assert record["measured_for"] == "static uint8-asymmetric activations"
+    assert record["smoothed"] >= 1
+    line = smoothing_fact(record)  # what `edgec inspect` and the build summary say
+    assert line.startswith(f"{record['smoothed']} of {record['of']} MatMuls, alpha ")
+    assert line.endswith(" calibration tokens for static uint8-asymmetric activations")
+    graph = onnx.load(str(tmp_path / "a" / "model.onnx")).graph
+    smooth = {n.output[0] for n in graph.node if n.name.endswith("/smooth")}
+    assert len(smooth) == record["smoothed"]
+    quantized_inputs = {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
+    assert smooth <= quantized_inputs  # the ranges are calibrated on the smoothed inputs
+
+    off = BACKEND.compile(
+        src, "int8-static", calibration, settings_of(source, smooth=[]), tmp_path / "b"
+    )
+    assert off.metadata["quantization"]["smoothing"] == {"smoothed": 0, "why": "-O smooth=[]"}
+
+
+def test_each_int8_form_has_its_own_default_per_task():
+    """Measured per form (NOTES.md, sections 13 and 14): the tagger's entities suffered
+    from smoothing with per-call ranges and gained from it with static ones."""
+    tagger = "token-classification"
+    assert roles_for(None, tagger, static=False)[0] == []
+    assert (
+        "not by default for token-classification (per-call int8"
+        in roles_for(None, tagger, static=False)[1]
+    )
+    assert roles_for(None, tagger, static=True)[0] == list(SMOOTHED_ROLES)
+    for static in (False, True):
+        assert roles_for(None, "sequence-classification", static=static)[0] == list(SMOOTHED_ROLES)
+        assert roles_for(None, "sentence-embedding", static=static)[0] == []
+        assert roles_for([], tagger, static=static) == ([], "-O smooth=[]")

@@ -231,6 +231,7 @@ def test_options_are_declared_with_todays_defaults():
         "workspace_mb": (int, 1024),
         "build_on_device": (bool, False),
         "timing_cache": (str, None),
+        "smooth": (list, None),  # the task's: edgec.backends.smooth.DEFAULT_ROLES
         "keep_float": (list, []),
         "calibration": (str, "minmax"),
         "search_margin": (float, 0.5),
@@ -391,6 +392,8 @@ def test_int8_parses_a_symmetric_qdq_graph_without_a_calibrator(standin, tiny, t
     )
     assert not standin.calls.calibrators and not hasattr(config, "int8_calibrator")
     assert compiled.metadata["quantization"]["activations"] == "int8-symmetric"
+    smoothing = compiled.metadata["quantization"]["smoothing"]  # measured as TensorRT runs
+    assert smoothing["measured_for"] == "static int8-symmetric activations"
     assert compiled.metadata["network"] == "strongly-typed"
     # Every group is int8 unless kept float (int8-auto's search, or -O keep_float).
     assert compiled.metadata["quantization"]["kept_float"]["nodes"] == 0

@@ -25,8 +25,8 @@ from edgec.backends import Backend, Compiled
 from edgec.backends.derived import derived, samples_digest
 from edgec.backends.groups import describe_groups, quantizable_groups, resolve_groups
 from edgec.backends.qdq import DEFAULT_OP_TYPES, quantize_static_qdq
-from edgec.backends.settings import SEARCH_OPTIONS, TOKENIZER_OPTION, Option
-from edgec.backends.smooth import DEFAULT_ROLES, SMOOTHED_ROLES, smooth_graph
+from edgec.backends.settings import SEARCH_OPTIONS, SMOOTH_OPTION, TOKENIZER_OPTION, Option
+from edgec.backends.smooth import roles_for, smooth_graph
 from edgec.plugins import hookimpl
 from edgec_runtime.runners.onnxruntime import OrtRunner
 from edgec_runtime.settings import BackendSettings
@@ -108,7 +108,9 @@ class OnnxRuntimeBackend(Backend):
         model = settings.model
         out = workdir / MODEL_FILE
         metadata: dict = {"optimization": {}, "quantization": None}
-        if precision == "int8-static":
+        static = precision == "int8-static"
+        roles, why = roles_for(settings.options["smooth"], model.task, static=static)
+        if static:
             # The plain (unfused) graph: the form TensorRT's explicit quantization reads too.
             metadata["quantization"] = quantize_static_qdq(
                 src,
@@ -118,6 +120,8 @@ class OnnxRuntimeBackend(Backend):
                 op_types=settings.options["quantize_ops"],
                 keep_float=settings.options["keep_float"],
                 method=settings.options["calibration"],
+                smooth=roles,
+                why_not_smoothed=why,
             )
             return Compiled([MODEL_FILE], metadata)
         # Each step's graph is derived once per process (int8-auto compiles many trials).
@@ -137,12 +141,7 @@ class OnnxRuntimeBackend(Backend):
         if precision == "fp32":
             shutil.copyfile(graph, out)
             return Compiled([MODEL_FILE], metadata)
-        per_channel, roles = settings.options["per_channel"], settings.options["smooth"]
-        if roles is None:
-            roles = list(DEFAULT_ROLES.get(model.task, ()))
-            why = f"not by default for {model.task} (-O smooth='[\"ffn-down\"]' to try it)"
-        else:
-            why = "-O smooth=[]"
+        per_channel = settings.options["per_channel"]
         smoothing = {"smoothed": 0, "why": "no calibration texts" if roles else why}
         if roles and calibration:
             graph, smoothing = derived(
@@ -183,19 +182,12 @@ BACKEND = OnnxRuntimeBackend(
         ),
         Option("per_channel", bool, True, "dynamic int8: one weight scale per output channel"),
         Option(
-            "smooth",
-            list,
-            None,
-            "dynamic int8: node groups whose input outliers move into the weights first "
-            "(SmoothQuant, alpha measured per MatMul on the calibration texts); default: "
-            f"{', '.join(SMOOTHED_ROLES)} for classifiers, none for taggers and embedders",
-        ),
-        Option(
             "symmetric",
             bool,
             False,
             "int8-static: symmetric int8 activations (zero point 0) instead of uint8",
         ),
+        SMOOTH_OPTION,
         *SEARCH_OPTIONS,
         Option(
             "quantize_ops",

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from edgec.backends.qdq import CALIBRATION_METHODS, DEFAULT_CALIBRATION
+from edgec.backends.smooth import SMOOTHED_ROLES
 from edgec.gates import resolve_gates
 from edgec_runtime.errors import BadInput
 from edgec_runtime.settings import BackendSettings
@@ -110,6 +111,17 @@ KEEP_FLOAT_OPTION = Option(
     'int8: node groups left in float, e.g. ["ffn-down"] (every layer\'s), '
     '["layer5.ffn-down", "head"]; int8-auto chooses them by a measured search',
 )
+SMOOTH_OPTION = Option(
+    "smooth",
+    list,
+    None,
+    "int8: node groups whose input outliers move into the weights first (SmoothQuant, "
+    "alpha measured per MatMul on the calibration texts in the int8 form the backend "
+    f"runs); default: {', '.join(SMOOTHED_ROLES)} for classifiers, and for taggers in "
+    "static int8; none for embedders; [] for none",
+)
+"""Declared by the backends that quantize MatMuls to int8 themselves (ONNX Runtime,
+TensorRT's Q/DQ graph); not a search option: the search's trials all share it."""
 CALIBRATION_OPTION = Option(
     "calibration",
     str,

@@ -10,9 +10,11 @@ int8 sees; s_j = max|x_j|^alpha / max|w_j|^(1 - alpha).
 No alpha suits every MatMul: a large one moves the outliers into the weights, where
 per-output-channel scales then lose the other rows. So alpha is measured per MatMul:
 the int8 output error of each choice (none included), on the calibration texts, with
-activations and weights quantized as dynamic int8 will (activations per tensor and per
-call, asymmetric uint8; symmetric int8 weights per output channel or per tensor); the
-least wins, and a MatMul where none beats no smoothing by a tenth (MIN_GAIN) is left as
+activations and weights quantized as the backend will: per tensor, with each call's
+range (dynamic int8) or one range for every call (static Q/DQ: the calibration texts'
+least and greatest value, as MinMax calibration sets it), asymmetric uint8 or symmetric
+int8 (TensorRT's form); symmetric int8 weights per output channel or per tensor. The
+least error wins, and a MatMul where none beats no smoothing by a tenth (MIN_GAIN) is left as
 it was. Each smoothed MatMul gains one elementwise Mul on its input (benchmarks/NOTES.md,
 section 13 has what that costs and what it buys).
 """
@@ -29,17 +31,42 @@ from threadpoolctl import threadpool_limits
 from edgec.backends.groups import quantizable_groups, resolve_groups
 
 SMOOTHED_ROLES = ("attention-out", "ffn-up", "ffn-down")  # the MatMuls with one input each
-# What each task smooths unless -O smooth says (benchmarks/NOTES.md, section 13). Both
-# classifiers flipped fewer predictions at no accuracy cost (sentiment: 5 of 800 test
-# and 10 of 2,744 training predictions instead of 13 and 27). The tagger flipped fewer
-# tags too (0.9989 agreement instead of 0.9979 on 1,794 training sentences), but the
-# ones left cost entities: entity F1 -0.72 on test and -0.88 on train, against -0.11
-# and +0.19 unsmoothed. Embedders were not measured, so they keep the unsmoothed graph.
+# What each task smooths unless -O smooth says, per int8 form (benchmarks/NOTES.md,
+# sections 13 and 14; every group int8, the test split).
+# - Dynamic int8 (per-call ranges): both classifiers flipped fewer predictions at no
+#   accuracy cost (sentiment: 5 of 800 test and 10 of 2,744 training predictions
+#   instead of 13 and 27). The tagger flipped fewer tags too (0.9989 agreement instead
+#   of 0.9979 on 1,794 training sentences), but the ones left cost entities: entity F1
+#   -0.72 on test and -0.88 on train, against -0.11 and +0.19 unsmoothed.
+# - Static Q/DQ (one range per tensor): it gained on all three, uint8 and symmetric
+#   int8 alike (sentiment -3.25 -> -0.25 points, reviews -1.00 -> +0.33, NER entity F1
+#   -3.85 -> -2.21; symmetric -6.75 -> -5.75, -3.67 -> -2.00, -9.82 -> -9.55).
+# Embedders were measured in neither form, so they keep the unsmoothed graph.
 DEFAULT_ROLES = {
-    "sequence-classification": SMOOTHED_ROLES,
-    "token-classification": (),
-    "sentence-embedding": (),
+    "per-call": {
+        "sequence-classification": SMOOTHED_ROLES,
+        "token-classification": (),
+        "sentence-embedding": (),
+    },
+    "static": {
+        "sequence-classification": SMOOTHED_ROLES,
+        "token-classification": SMOOTHED_ROLES,
+        "sentence-embedding": (),
+    },
 }
+
+
+def roles_for(option, task: str, *, static: bool) -> tuple[list[str], str]:
+    """(the roles to smooth, why none are when the list is empty) from the `smooth`
+    option's value: None means the task's default for this int8 form."""
+    form = "static" if static else "per-call"
+    if option is None:
+        roles = list(DEFAULT_ROLES[form].get(task, ()))
+        why = f"not by default for {task} ({form} int8; -O smooth='[\"ffn-down\"]' to try it)"
+        return roles, why
+    return list(option), "-O smooth=[]"
+
+
 ALPHAS = (0.5, 0.6, 0.7, 0.8, 0.9)
 # a Mul is paid for only where the error drops by at least this share
 MIN_GAIN = 0.1
@@ -58,8 +85,12 @@ class Sample:
     rows: np.ndarray
 
 
-def _fake_uint8_activations(x: np.ndarray, low: float, high: float):
-    """x through uint8 and back with the tensor's range, as dynamic int8's kernels do."""
+def _fake_int8_activations(x: np.ndarray, low: float, high: float, symmetric: bool):
+    """x through int8 and back with the range [low, high]: symmetric int8 (zero point
+    0) or asymmetric uint8, as the backend's quantizer sets the scale."""
+    if symmetric:
+        scale = max(abs(low), abs(high), 1e-12) / 127.0
+        return np.clip(np.round(x / scale), -127, 127) * scale
     low, high = min(low, 0.0), max(high, 0.0)
     scale = max(high - low, 1e-12) / 255.0
     zero = np.round(-low / scale)
@@ -116,10 +147,13 @@ def enough_tokens(batches: list[dict]) -> tuple[list[dict], int]:
     return taken, tokens
 
 
-def choose_alpha(weight, samples: list[Sample], *, per_channel: bool) -> tuple:
+def choose_alpha(
+    weight, samples: list[Sample], *, per_channel: bool, static: bool = False, symmetric=False
+) -> tuple:
     """(alpha or None, error without, error with, scales or None) of one MatMul: the
     relative int8 output error of each alpha on the sampled rows, each batch quantized
-    with its own range; None unless an alpha cuts the error by MIN_GAIN."""
+    with its own range (or, `static`, all with the range of every batch together);
+    None unless an alpha cuts the error by MIN_GAIN."""
     peak = np.max([np.maximum(-s.low, s.high) for s in samples], axis=0)
     peak = peak.astype(np.float32)
     options = [(None, np.ones_like(peak))] + [(a, _scales(peak, weight, a)) for a in ALPHAS]
@@ -128,9 +162,12 @@ def choose_alpha(weight, samples: list[Sample], *, per_channel: bool) -> tuple:
     error = np.zeros(len(options))
     for i, (_, scales) in enumerate(options):
         quantized = _fake_int8_weights(weight * scales[:, None], per_channel)
-        for s, product, norm in zip(samples, exact, norms, strict=True):
-            low, high = float((s.low / scales).min()), float((s.high / scales).max())
-            approx = _fake_uint8_activations(s.rows / scales, low, high) @ quantized
+        lows = [float((s.low / scales).min()) for s in samples]
+        highs = [float((s.high / scales).max()) for s in samples]
+        if static:  # one range, the calibration's, for every call
+            lows, highs = [min(lows)] * len(lows), [max(highs)] * len(highs)
+        for s, product, norm, low, high in zip(samples, exact, norms, lows, highs, strict=True):
+            approx = _fake_int8_activations(s.rows / scales, low, high, symmetric) @ quantized
             error[i] += float(np.linalg.norm(approx - product)) / norm
     error /= max(len(samples), 1)
     best = int(np.argmin(error))
@@ -147,12 +184,15 @@ def smooth_graph(
     *,
     roles=SMOOTHED_ROLES,
     per_channel: bool = True,
+    static: bool = False,
+    symmetric: bool = False,
 ) -> dict:
     """Write `dst`: `src` with the MatMuls of `roles` (groups, roles or layers, as
-    keep_float names them) smoothed where it measurably cuts their int8 error; return
-    the record for the manifest: per group, each MatMul's alpha and its error before
-    and after. Groups that will stay float are smoothed too (exact in float), so one
-    smoothed graph serves every trial of a search."""
+    keep_float names them) smoothed where it measurably cuts their int8 error, measured
+    in the form the backend quantizes (`static` ranges, `symmetric` activations: see
+    `choose_alpha`); return the record for the manifest: per group, each MatMul's alpha
+    and its error before and after. Groups that will stay float are smoothed too (exact
+    in float), so one smoothed graph serves every trial of a search."""
     import onnx
     from onnx import numpy_helper
 
@@ -184,7 +224,13 @@ def smooth_graph(
     # Small products: on two busy cores BLAS threads made them 90x slower, not faster.
     with threadpool_limits(1):
         picked = {
-            n.name: choose_alpha(weights[n.name], samples[n.input[0]], per_channel=per_channel)
+            n.name: choose_alpha(
+                weights[n.name],
+                samples[n.input[0]],
+                per_channel=per_channel,
+                static=static,
+                symmetric=symmetric,
+            )
             for n in targets
         }
     record: dict = {}
@@ -217,6 +263,9 @@ def smooth_graph(
     onnx.save(model, str(dst))
     return {
         "method": "smoothquant, alpha measured per MatMul",
+        "measured_for": ("static" if static else "per-call")
+        + (" int8-symmetric" if symmetric else " uint8-asymmetric")
+        + " activations",
         "roles": list(roles),
         "calibration_batches": len(batches),
         "tokens": tokens,

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from edgec.backends import Backend, Compiled, Runner
 from edgec.backends.qdq import DEFAULT_OP_TYPES
-from edgec.backends.settings import SEARCH_OPTIONS, Option
+from edgec.backends.settings import SEARCH_OPTIONS, SMOOTH_OPTION, Option
 from edgec.backends.tensorrt import build
 from edgec.plugins import hookimpl
 from edgec_runtime.errors import BadInput
@@ -168,6 +168,7 @@ BACKEND = TensorRTBackend(
             None,
             "path to a timing cache from earlier builds on this GPU, to skip re-timing layers",
         ),
+        SMOOTH_OPTION,
         *SEARCH_OPTIONS,
         Option(
             "quantize_ops",
