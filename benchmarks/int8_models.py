@@ -49,8 +49,8 @@ SOURCES = (
 )
 
 
-def real_models() -> list[dict]:
-    """Name, model folder and data files of each real model (trained on first use)."""
+def real_models(names: tuple[str, ...] = ("sentiment", "reviews", "ner")) -> list[dict]:
+    """Name, model folder and data files of each named real model (trained on first use)."""
     import ner
     import reviews
     import sentiment
@@ -61,6 +61,8 @@ def real_models() -> list[dict]:
         ("reviews", reviews, "quick"),
         ("ner", ner, "quick"),
     ):
+        if name not in names:
+            continue
         splits = module.prepare_splits()
         models.append(
             {

@@ -9,14 +9,19 @@ examples; every build gated on the test split, which the smoothing never reads):
 - dynamic int8 smoothed (every attention-out, ffn-up and ffn-down: today's default
   for classifiers, not for taggers);
 - int8-auto with the task's default (its dynamic trials start from that graph);
+- with `--variants`, static Q/DQ int8 with every group quantized, unsmoothed and
+  smoothed, in ONNX Runtime's uint8 form and in TensorRT's symmetric int8 one (run on
+  ONNX Runtime's CPU kernels: its accuracy is TensorRT's graph's, its speed is not);
 
 and times them end to end at batch 1 on the test texts in the same interleaved rounds,
 so each ratio is of one run.
 
     .venv/bin/python benchmarks/smooth_probe.py --models sentiment,reviews,ner
+    .venv/bin/python benchmarks/smooth_probe.py --variants static,static-smoothed,symmetric,symmetric-smoothed
 
-Writes benchmarks/smooth_probe.json, replacing the rows of the models probed. A probe, not part of `make bench` (which builds
-the defaults); NOTES.md section 13 reads it.
+Writes benchmarks/smooth_probe.json, replacing the rows of the same models and
+variants. A probe, not part of `make bench` (which builds the defaults); NOTES.md
+section 13 reads it.
 """
 
 from __future__ import annotations
@@ -33,11 +38,28 @@ sys.path.insert(0, str(HERE))
 import int8_models  # noqa: E402  (benchmarks/, on the path above)
 
 RESULTS = HERE / "smooth_probe.json"
+ROLES = ["attention-out", "ffn-up", "ffn-down"]
 VARIANTS = {  # name: (precision, -O options)
     "dynamic": ("int8", {"smooth": []}),
-    "dynamic-smoothed": ("int8", {"smooth": ["attention-out", "ffn-up", "ffn-down"]}),
+    "dynamic-smoothed": ("int8", {"smooth": ROLES}),
     "int8-auto": ("int8-auto", {}),  # the task's default smoothing
+    # static Q/DQ with every group int8, ranges by MinMax: ORT's form and TensorRT's
+    "static": ("int8-static", {"smooth": []}),
+    "static-smoothed": ("int8-static", {"smooth": ROLES}),
+    "static-smoothed-qkv": ("int8-static", {"smooth": ["qkv", *ROLES]}),
+    "symmetric": ("int8-static", {"smooth": [], "symmetric": True}),
+    "symmetric-smoothed": ("int8-static", {"smooth": ROLES, "symmetric": True}),
+    # the attention core (two activations: scores and context) kept float
+    "symmetric-core-float": (
+        "int8-static",
+        {"smooth": [], "symmetric": True, "keep_float": ["attention-core"]},
+    ),
+    "symmetric-smoothed-core-float": (
+        "int8-static",
+        {"smooth": ROLES, "symmetric": True, "keep_float": ["attention-core"]},
+    ),
 }
+DEFAULT_VARIANTS = "dynamic,dynamic-smoothed,int8-auto"
 
 
 def build_variant(entry: dict, name: str, folder: Path) -> tuple[Path, dict]:
@@ -61,36 +83,46 @@ def build_variant(entry: dict, name: str, folder: Path) -> tuple[Path, dict]:
     return output, row
 
 
-def probe(entry: dict, threads: int, runs: int, folder: Path) -> dict:
+def probe(entry: dict, variants: list[str], threads: int, runs: int, folder: Path) -> dict:
     packages, rows = {}, {}
-    for name in VARIANTS:
+    for name in variants:
         packages[name], rows[name] = build_variant(entry, name, folder)
         print(json.dumps({entry["name"]: {name: rows[name]}}), flush=True)
     p50, cpu = int8_models.batch1_p50(packages, entry, threads, runs)
     for name, ms in p50.items():
         rows[name]["p50_ms"] = ms
-    base = rows["dynamic"].get("p50_ms")
+    base = rows.get(variants[0], {}).get("p50_ms")  # the first variant named
     for row in rows.values():
-        row["x_dynamic"] = round(row["p50_ms"] / base, 3) if base and "p50_ms" in row else None
+        row[f"x_{variants[0]}"] = (
+            round(row["p50_ms"] / base, 3) if base and "p50_ms" in row else None
+        )
     return {"model": entry["name"], "variants": rows, "cpu": cpu}
+
+
+def _key(row: dict) -> tuple:
+    """A row is replaced only by a run of the same model and variants."""
+    return row["model"], tuple(row["variants"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="sentiment,reviews,ner")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS,
+                        help=f"the first is the others' base; of: {', '.join(VARIANTS)}")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=200, help="timed batch-1 calls per package")
     args = parser.parse_args()
     from edgec.machine import describe_machine
 
-    models = {m["name"]: m for m in int8_models.real_models()}
+    models = {m["name"]: m for m in int8_models.real_models(tuple(args.models.split(",")))}
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            out.append(probe(models[name], args.threads, args.runs, Path(tmp)))
-    probed = {row["model"] for row in out}
+            variants = args.variants.split(",")
+            out.append(probe(models[name], variants, args.threads, args.runs, Path(tmp)))
+    probed = {_key(row) for row in out}
     kept = json.loads(RESULTS.read_text())["rows"] if RESULTS.is_file() else []
-    rows = [r for r in kept if r["model"] not in probed] + out
+    rows = [r for r in kept if _key(r) not in probed] + out
     for row in out:
         row["machine"] = describe_machine()  # each row's own: rows may come from two runs
     RESULTS.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
