@@ -136,21 +136,18 @@ def in_graph_fact(record: dict) -> str:
 
 
 def smoothing_fact(record: dict) -> str:
-    """Activation smoothing in one line: how many MatMuls scaled (which alphas) and
-    centred, measured on what, for which int8 form."""
-    if not (record.get("smoothed") or record.get("shifted")):
+    """Activation smoothing in one line: how many MatMuls, which alphas, on what."""
+    if not record.get("smoothed"):
         return f"none ({record.get('why') or 'no alpha cut a MatMul error by a tenth'})"
     alphas = sorted(
         {e["alpha"] for entries in record["groups"].values() for e in entries if e["alpha"]}
     )
     span = f"{alphas[0]:g}" if len(alphas) == 1 else f"{alphas[0]:g}-{alphas[-1]:g}"
-    done = (
-        [f"{record['smoothed']} of {record['of']} MatMuls scaled, alpha {span}"] if alphas else []
-    )
-    if record.get("shifted"):
-        done.append(f"{record['shifted']} centred")
     form = f" for {record['measured_for']}" if record.get("measured_for") else ""
-    return f"{'; '.join(done)}; measured on {record['tokens']} calibration tokens{form}"
+    return (
+        f"{record['smoothed']} of {record['of']} MatMuls, alpha {span}, "
+        f"measured on {record['tokens']} calibration tokens{form}"
+    )
 
 
 def search_fact(record: dict) -> str:

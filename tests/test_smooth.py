@@ -36,15 +36,15 @@ def test_an_outlier_channel_gets_an_alpha_and_flat_activations_do_not():
     rng = np.random.default_rng(0)
     weight = rng.normal(size=(64, 32)).astype(np.float32)
     flat = [sample_of(rng.normal(size=(128, 64))) for _ in range(4)]
-    alpha, shift, before, after, scales = choose_alpha(weight, flat, per_channel=True)
-    assert alpha is None and shift is None and after == before and np.all(scales == 1.0)
+    alpha, before, after, scales = choose_alpha(weight, flat, per_channel=True)
+    assert alpha is None and after == before and np.all(scales == 1.0)
 
     spiky = []
     for _ in range(4):
         x = rng.normal(size=(128, 64))
         x[:, 5] *= OUTLIER
         spiky.append(sample_of(x))
-    alpha, shift, before, after, scales = choose_alpha(weight, spiky, per_channel=True)
+    alpha, before, after, scales = choose_alpha(weight, spiky, per_channel=True)
     assert alpha is not None and after <= before * (1 - MIN_GAIN)
     assert scales[5] == scales.max()  # the outlier channel is divided the most
 
@@ -58,20 +58,13 @@ def test_the_error_is_measured_in_the_form_the_backend_quantizes():
     per_call = choose_alpha(weight, samples, per_channel=True)
     static = choose_alpha(weight, samples, per_channel=True, static=True)
     # one range for both: the calm batch is quantized with the wild one's step
-    assert static.before > per_call.before
-    assert static.alpha is not None and static.after <= static.before * (1 - MIN_GAIN)
+    assert static[1] > per_call[1]
+    assert static[0] is not None and static[2] <= static[1] * (1 - MIN_GAIN)
 
     positive = [sample_of(np.abs(rng.normal(size=(128, 64)))) for _ in range(2)]  # GELU-like
     uint8 = choose_alpha(weight, positive, per_channel=True, static=True)
     int8 = choose_alpha(weight, positive, per_channel=True, static=True, symmetric=True)
-    assert int8.before > uint8.before  # symmetric int8 spends half its codes on values never seen
-    assert int8.shift is None  # not asked for
-    # centred on the middle of each channel's range, symmetric int8 uses all its codes
-    centred = choose_alpha(
-        weight, positive, per_channel=True, static=True, symmetric=True, shift=True
-    )
-    assert centred.shift is not None and centred.after <= int8.before * (1 - MIN_GAIN)
-    assert np.all(centred.shift > 0)  # every channel was positive
+    assert int8[1] > uint8[1]  # symmetric int8 spends half its codes on values never seen
 
 
 def planted(path, tmp_path):
@@ -96,18 +89,10 @@ def float_outputs(path, batches):
     return [session.run(None, {k: v for k, v in b.items() if k in names})[0] for b in batches]
 
 
-@pytest.mark.parametrize("symmetric", [False, True])
-def test_smoothing_is_exact_in_float_and_recorded_per_matmul(
-    exported,  # noqa: F811
-    tmp_path,
-    symmetric,
-):
-    """Dynamic int8's form, and TensorRT's (static symmetric, where inputs are also
-    centred and the bias takes the shift back)."""
+def test_smoothing_is_exact_in_float_and_recorded_per_matmul(exported, tmp_path):  # noqa: F811
     _, path, calibration = exported
     src = planted(path, tmp_path)
-    form = {"static": symmetric, "symmetric": symmetric}
-    record = smooth_graph(src, tmp_path / "smoothed.onnx", calibration, **form)
+    record = smooth_graph(src, tmp_path / "smoothed.onnx", calibration)
     groups = record["groups"]
     assert "layer0.ffn-down" in groups and groups["layer0.ffn-down"][0]["alpha"] is not None
     for entries in groups.values():
@@ -116,9 +101,6 @@ def test_smoothing_is_exact_in_float_and_recorded_per_matmul(
             assert after == before if e["alpha"] is None else after <= before
     graph = onnx.load(str(tmp_path / "smoothed.onnx")).graph
     muls = [n for n in graph.node if n.op_type == "Mul" and n.name.endswith("/smooth")]
-    subs = [n for n in graph.node if n.op_type == "Sub" and n.name.endswith("/shift")]
-    assert len(subs) == record["shifted"] and (record["shifted"] >= 1) == symmetric
-    assert groups["layer0.ffn-down"][0]["shifted"] == symmetric
     assert len(muls) == record["smoothed"] >= 1 and record["of"] == 3 * len(
         [g for g in quantizable_groups(onnx.load(str(src))) if g.endswith(".ffn-down")]
     )
@@ -167,8 +149,7 @@ def test_static_int8_smooths_for_its_own_static_ranges(exported, tmp_path):  # n
     assert record["measured_for"] == "static uint8-asymmetric activations"
     assert record["smoothed"] >= 1
     line = smoothing_fact(record)  # what `edgec inspect` and the build summary say
-    assert line.startswith(f"{record['smoothed']} of {record['of']} MatMuls scaled, alpha ")
-    assert "centred" not in line  # uint8 has a zero point: no shift
+    assert line.startswith(f"{record['smoothed']} of {record['of']} MatMuls, alpha ")
     assert line.endswith(" calibration tokens for static uint8-asymmetric activations")
     graph = onnx.load(str(tmp_path / "a" / "model.onnx")).graph
     smooth = {n.output[0] for n in graph.node if n.name.endswith("/smooth")}

@@ -14,15 +14,9 @@ activations and weights quantized as the backend will: per tensor, with each cal
 range (dynamic int8) or one range for every call (static Q/DQ: the calibration texts'
 least and greatest value, as MinMax calibration sets it), asymmetric uint8 or symmetric
 int8 (TensorRT's form); symmetric int8 weights per output channel or per tensor. The
-least error wins, and a MatMul where none beats no smoothing by a tenth (MIN_GAIN) is
-left as it was. Each smoothed MatMul gains one elementwise Mul on its input.
-
-Symmetric int8 has no zero point, so a channel that is never negative (GELU's output)
-wastes half its codes. For that form each choice is also tried with the input's
-channels centred first (x_j - z_j, z_j the middle of the channel's calibration range;
-Outlier Suppression+, Wei et al. 2023) and z W added back to the MatMul's bias, exact
-in float; a centred MatMul gains one Sub. benchmarks/NOTES.md, sections 13 and 14, has
-what each costs and buys.
+least error wins, and a MatMul where none beats no smoothing by a tenth (MIN_GAIN) is left as
+it was. Each smoothed MatMul gains one elementwise Mul on its input (benchmarks/NOTES.md,
+section 13 has what that costs and what it buys).
 """
 
 from __future__ import annotations
@@ -30,7 +24,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -154,100 +147,34 @@ def enough_tokens(batches: list[dict]) -> tuple[list[dict], int]:
     return taken, tokens
 
 
-class Choice(NamedTuple):
-    """What one MatMul gets: alpha (None: no scaling), the per-channel shift (None:
-    none), the relative int8 output error without either and with the choice, and the
-    scales its input is divided by (ones without scaling)."""
-
-    alpha: float | None
-    shift: np.ndarray | None
-    before: float
-    after: float
-    scales: np.ndarray
-
-
 def choose_alpha(
-    weight,
-    samples: list[Sample],
-    *,
-    per_channel: bool,
-    static: bool = False,
-    symmetric: bool = False,
-    shift: bool = False,
-) -> Choice:
-    """The relative int8 output error of each alpha on the sampled rows, each batch
-    quantized with its own range (or, `static`, all with the range of every batch
-    together), and the least; no smoothing unless it cuts the error by MIN_GAIN.
-
-    `shift` also tries each choice with every input channel first centred on the middle
-    of its calibration range (Outlier Suppression+, Wei et al. 2023), the product's
-    lost share added back through the bias: symmetric int8 then spends its codes on
-    values that occur, not on the mirror image of a channel that is never negative."""
-    low = np.min([s.low for s in samples], axis=0).astype(np.float32)
-    high = np.max([s.high for s in samples], axis=0).astype(np.float32)
-    centres = [None] + ([(low + high) / 2] if shift else [])
-    options = []
-    for centre in centres:
-        peak = np.maximum(-low, high) if centre is None else (high - low) / 2
-        options += [(None, centre, np.ones_like(peak))]
-        options += [(a, centre, _scales(peak, weight, a)) for a in ALPHAS]
+    weight, samples: list[Sample], *, per_channel: bool, static: bool = False, symmetric=False
+) -> tuple:
+    """(alpha or None, error without, error with, scales or None) of one MatMul: the
+    relative int8 output error of each alpha on the sampled rows, each batch quantized
+    with its own range (or, `static`, all with the range of every batch together);
+    None unless an alpha cuts the error by MIN_GAIN."""
+    peak = np.max([np.maximum(-s.low, s.high) for s in samples], axis=0)
+    peak = peak.astype(np.float32)
+    options = [(None, np.ones_like(peak))] + [(a, _scales(peak, weight, a)) for a in ALPHAS]
     exact = [s.rows @ weight for s in samples]  # the float products, one per batch
     norms = [max(float(np.linalg.norm(e)), 1e-12) for e in exact]
     error = np.zeros(len(options))
-    for i, (_, centre, scales) in enumerate(options):
-        z = np.zeros_like(scales) if centre is None else centre
+    for i, (_, scales) in enumerate(options):
         quantized = _fake_int8_weights(weight * scales[:, None], per_channel)
-        lows = [float(((s.low - z) / scales).min()) for s in samples]
-        highs = [float(((s.high - z) / scales).max()) for s in samples]
+        lows = [float((s.low / scales).min()) for s in samples]
+        highs = [float((s.high / scales).max()) for s in samples]
         if static:  # one range, the calibration's, for every call
             lows, highs = [min(lows)] * len(lows), [max(highs)] * len(highs)
-        folded = z @ weight  # what the bias takes back, in float
-        for s, product, norm, lo, hi in zip(samples, exact, norms, lows, highs, strict=True):
-            x = _fake_int8_activations((s.rows - z) / scales, lo, hi, symmetric)
-            error[i] += float(np.linalg.norm(x @ quantized + folded - product)) / norm
+        for s, product, norm, low, high in zip(samples, exact, norms, lows, highs, strict=True):
+            approx = _fake_int8_activations(s.rows / scales, low, high, symmetric) @ quantized
+            error[i] += float(np.linalg.norm(approx - product)) / norm
     error /= max(len(samples), 1)
     best = int(np.argmin(error))
     if best and error[best] > error[0] * (1 - MIN_GAIN):
         best = 0
-    alpha, centre, scales = options[best]
-    return Choice(alpha, centre, float(error[0]), float(error[best]), scales)
-
-
-def _bias_of(node, model, initializers: dict):
-    """(the Add after a MatMul, which of its inputs is the bias, the bias's values), or
-    None: a shift of the MatMul's input is taken back there. The bias may be shared, a
-    Constant or an Identity of one (exporters merge equal tensors so); the shifted bias
-    is always a new tensor."""
-    from onnx import numpy_helper
-
-    consumers = [n for n in model.graph.node if node.output[0] in n.input]
-    if len(consumers) != 1 or consumers[0].op_type != "Add":
-        return None
-    add = consumers[0]
-    tensors = dict(initializers)
-    for n in model.graph.node:  # in graph order, so an Identity's source is known first
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
-            tensors[n.output[0]] = n.attribute[0].t
-        elif n.op_type == "Identity" and n.input[0] in tensors:
-            tensors[n.output[0]] = tensors[n.input[0]]
-    for index, name in enumerate(add.input):
-        tensor = tensors.get(name)
-        if name != node.output[0] and tensor is not None and len(tensor.dims) == 1:
-            return add, index, numpy_helper.to_array(tensor).astype(np.float32)
-    return None
-
-
-def _elementwise(op: str, node, what: str, values: np.ndarray, model):
-    """`op`(node's input, values) put in front of `node`, which then reads its output."""
-    import onnx
-    from onnx import numpy_helper
-
-    constant = f"{node.name}/{what}_by"
-    model.graph.initializer.append(numpy_helper.from_array(values.astype(np.float32), constant))
-    out = f"{node.name}/{what}_input"
-    step = onnx.helper.make_node(op, [node.input[0], constant], [out], name=f"{node.name}/{what}")
-    node.input[0] = out
-    return step
+    alpha, scales = options[best]
+    return alpha, float(error[0]), float(error[best]), scales
 
 
 def smooth_graph(
@@ -294,8 +221,6 @@ def smooth_graph(
     inputs = list(dict.fromkeys(n.input[0] for n in targets))
     batches, tokens = enough_tokens(batches)
     samples = samples_of(model, inputs, batches) if targets else {}
-    # a shift is folded into the bias Add after the MatMul; only symmetric int8 needs one
-    biases = {n.name: _bias_of(n, model, initializers) for n in targets}
     # Small products: on two busy cores BLAS threads made them 90x slower, not faster.
     with threadpool_limits(1):
         picked = {
@@ -305,39 +230,33 @@ def smooth_graph(
                 per_channel=per_channel,
                 static=static,
                 symmetric=symmetric,
-                shift=static and symmetric and biases[n.name] is not None,
             )
             for n in targets
         }
     record: dict = {}
-    before = {}  # MatMul name -> the nodes that go before it
+    muls = {}  # MatMul name -> the Mul that goes before it
     for node in targets:
-        choice = picked[node.name]
-        entry = {
-            "alpha": choice.alpha,
-            "shifted": choice.shift is not None,
-            "error": [round(choice.before, 5), round(choice.after, 5)],
-        }
+        alpha, before, after, s = picked[node.name]
+        entry = {"alpha": alpha, "error": [round(before, 5), round(after, 5)]}
         record.setdefault(group_of[node.name], []).append(entry)
-        before[node.name] = []
-        if choice.shift is not None:
-            add, index, bias = biases[node.name]
-            folded = f"{node.name}/shift_bias"
-            model.graph.initializer.append(
-                numpy_helper.from_array(bias + choice.shift @ weights[node.name], folded)
-            )
-            add.input[index] = folded
-            before[node.name].append(_elementwise("Sub", node, "shift", choice.shift, model))
-        if choice.alpha is not None:
-            weight = initializers[node.input[1]]
-            scaled = weights[node.name] * choice.scales[:, None]
-            weight.CopyFrom(numpy_helper.from_array(scaled.astype(np.float32), weight.name))
-            before[node.name].append(
-                _elementwise("Mul", node, "smooth", 1.0 / choice.scales, model)
-            )
+        if alpha is None:
+            continue
+        weight = initializers[node.input[1]]
+        scaled = weights[node.name] * s[:, None]
+        weight.CopyFrom(numpy_helper.from_array(scaled.astype(np.float32), weight.name))
+        inverse = f"{node.name}/smooth_inverse"
+        model.graph.initializer.append(
+            numpy_helper.from_array((1.0 / s).astype(np.float32), inverse)
+        )
+        smoothed = f"{node.name}/smoothed_input"
+        muls[node.name] = onnx.helper.make_node(
+            "Mul", [node.input[0], inverse], [smoothed], name=f"{node.name}/smooth"
+        )
+        node.input[0] = smoothed
     ordered = []
     for node in model.graph.node:
-        ordered += before.get(node.name, [])
+        if node.name in muls:
+            ordered.append(muls[node.name])
         ordered.append(node)
     del model.graph.node[:]
     model.graph.node.extend(ordered)
@@ -350,8 +269,7 @@ def smooth_graph(
         "roles": list(roles),
         "calibration_batches": len(batches),
         "tokens": tokens,
-        "smoothed": sum(1 for v in picked.values() if v.alpha is not None),
-        "shifted": sum(1 for v in picked.values() if v.shift is not None),
+        "smoothed": sum(1 for v in picked.values() if v[0] is not None),
         "of": len(targets),
         "groups": record,
     }
