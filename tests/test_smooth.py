@@ -110,24 +110,46 @@ def test_smoothing_is_exact_in_float_and_recorded_per_matmul(exported, tmp_path)
         assert np.abs(a - b).max() <= 1e-4 * max(1.0, np.abs(a).max())
 
 
-def test_dynamic_int8_smooths_by_default_and_not_when_told(exported, tmp_path):  # noqa: F811
+@pytest.mark.parametrize(
+    "precision,form",
+    [
+        ("int8", "per-call uint8-asymmetric activations"),
+        ("int8-static", "static uint8-asymmetric activations"),
+    ],
+)
+def test_int8_smooths_by_default_for_its_own_form_and_not_when_told(
+    exported,  # noqa: F811
+    tmp_path,
+    precision,
+    form,
+):
     source, path, calibration = exported
     src = planted(path, tmp_path)
     for name in "abc":
         (tmp_path / name).mkdir()
-    smoothed = BACKEND.compile(src, "int8", calibration, settings_of(source), tmp_path / "a")
+    smoothed = BACKEND.compile(src, precision, calibration, settings_of(source), tmp_path / "a")
     record = smoothed.metadata["quantization"]["smoothing"]
     assert record["smoothed"] >= 1 and record["calibration_batches"] == len(calibration)
+    assert record["measured_for"] == form
+    line = smoothing_fact(record)  # what `edgec inspect` and the build summary say
+    assert line.startswith(f"{record['smoothed']} of {record['of']} MatMuls, alpha ")
+    assert line.endswith(f" calibration tokens for {form}")
     graph = onnx.load(str(tmp_path / "a" / "model.onnx")).graph
-    assert sum(n.name.endswith("/smooth") for n in graph.node) == record["smoothed"]
+    smooth = {n.output[0] for n in graph.node if n.name.endswith("/smooth")}
+    assert len(smooth) == record["smoothed"]
+    if precision == "int8-static":  # the ranges are calibrated on the smoothed inputs
+        assert smooth <= {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
 
-    off = BACKEND.compile(src, "int8", calibration, settings_of(source, smooth=[]), tmp_path / "b")
+    off = BACKEND.compile(
+        src, precision, calibration, settings_of(source, smooth=[]), tmp_path / "b"
+    )
     assert off.metadata["quantization"]["smoothing"] == {"smoothed": 0, "why": "-O smooth=[]"}
     graph = onnx.load(str(tmp_path / "b" / "model.onnx")).graph
     assert not any(n.name.endswith("/smooth") for n in graph.node)
 
-    blind = BACKEND.compile(src, "int8", None, settings_of(source), tmp_path / "c")
-    assert blind.metadata["quantization"]["smoothing"]["why"] == "no calibration texts"
+    if precision == "int8":  # static int8 refuses to build without calibration texts
+        blind = BACKEND.compile(src, "int8", None, settings_of(source), tmp_path / "c")
+        assert blind.metadata["quantization"]["smoothing"]["why"] == "no calibration texts"
 
 
 def test_a_group_the_model_lacks_is_bad_input_naming_its_groups(exported, tmp_path):  # noqa: F811
@@ -137,30 +159,6 @@ def test_a_group_the_model_lacks_is_bad_input_naming_its_groups(exported, tmp_pa
         BadInput, match="^smooth: .layer99.ffn-down. names no node group of this model"
     ):
         BACKEND.compile(path, "int8", calibration, settings, tmp_path)
-
-
-def test_static_int8_smooths_for_its_own_static_ranges(exported, tmp_path):  # noqa: F811
-    source, path, calibration = exported
-    src = planted(path, tmp_path)
-    for name in "ab":
-        (tmp_path / name).mkdir()
-    compiled = BACKEND.compile(src, "int8-static", calibration, settings_of(source), tmp_path / "a")
-    record = compiled.metadata["quantization"]["smoothing"]
-    assert record["measured_for"] == "static uint8-asymmetric activations"
-    assert record["smoothed"] >= 1
-    line = smoothing_fact(record)  # what `edgec inspect` and the build summary say
-    assert line.startswith(f"{record['smoothed']} of {record['of']} MatMuls, alpha ")
-    assert line.endswith(" calibration tokens for static uint8-asymmetric activations")
-    graph = onnx.load(str(tmp_path / "a" / "model.onnx")).graph
-    smooth = {n.output[0] for n in graph.node if n.name.endswith("/smooth")}
-    assert len(smooth) == record["smoothed"]
-    quantized_inputs = {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
-    assert smooth <= quantized_inputs  # the ranges are calibrated on the smoothed inputs
-
-    off = BACKEND.compile(
-        src, "int8-static", calibration, settings_of(source, smooth=[]), tmp_path / "b"
-    )
-    assert off.metadata["quantization"]["smoothing"] == {"smoothed": 0, "why": "-O smooth=[]"}
 
 
 def test_each_int8_form_has_its_own_default_per_task():
