@@ -18,7 +18,9 @@ from edgec.targets import get_target
 pytestmark = pytest.mark.slow
 
 MAX_DROP_POINTS = 0.5  # the issue's bar for the search's result
-OPEN_GATES = {"min_agreement": 0.0, "max_accuracy_drop": 100.0, "max_class_drop": 100.0}
+OPEN_GATES = {"min_agreement": 0.0, "max_accuracy_drop": 100.0, "max_class_drop": 100.0,
+              "max_entity_f1_drop": 100.0, "max_type_f1_drop": 100.0,
+              "min_tag_agreement": 0.0}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -102,22 +104,16 @@ def test_x86_cpu_falls_back_to_int8_auto_when_int8_fails(
     assert manifest["verification"]["parity"]["agreement"] >= 0.97
 
 
-@pytest.mark.parametrize("precision", ["int8", "int8-static"])
-def test_smoothing_cuts_the_flips_of_int8(
-    sentiment_teacher, sentiment_splits, sentiment_calibration, tmp_path, precision
-):
-    """Outlier channels moved into the weights (edgec.backends.smooth): fewer of the
-    teacher's 800 test predictions flip than without, and the accuracy holds, for
-    dynamic int8 and for static Q/DQ with every group int8 (measured: 3.25 points lost
-    unsmoothed, 0.25 smoothed; NOTES.md, section 14). The gates are open: both figures
-    are the point."""
-    built = {
+def smoothed_and_plain(model, eval_data, calibration, precision, tmp_path) -> dict:
+    """The two builds of one precision, with the task's default smoothing and without;
+    the gates open, since both figures are the point."""
+    return {
         name: auto_build(
-            sentiment_teacher,
+            model,
             "x86-cpu",
             tmp_path / name,
-            sentiment_splits["test"],
-            sentiment_calibration,
+            eval_data,
+            calibration,
             None,
             precision=precision,
             options=options,
@@ -125,11 +121,39 @@ def test_smoothing_cuts_the_flips_of_int8(
         )  # fmt: skip
         for name, options in (("plain", {"smooth": "[]"}), ("smoothed", {}))
     }
+
+
+def test_smoothing_cuts_the_flips_of_dynamic_int8(
+    sentiment_teacher, sentiment_splits, sentiment_calibration, tmp_path
+):
+    """Outlier channels moved into the weights (edgec.backends.smooth): fewer of the
+    teacher's 800 test predictions flip than without, and the accuracy holds."""
+    built = smoothed_and_plain(
+        sentiment_teacher, sentiment_splits["test"], sentiment_calibration, "int8", tmp_path
+    )
     parity = {name: m["verification"]["parity"] for name, m in built.items()}
     smoothing = built["smoothed"]["backend"]["quantization"]["smoothing"]
     assert smoothing["smoothed"] >= 1 and smoothing["calibration_batches"] >= 1
-    static = precision == "int8-static"  # measured for one range per tensor, or per call
-    assert smoothing["measured_for"].startswith("static" if static else "per-call")
+    assert smoothing["measured_for"] == "per-call uint8-asymmetric activations"
     assert built["plain"]["backend"]["quantization"]["smoothing"]["smoothed"] == 0
     assert parity["smoothed"]["agreement"] > parity["plain"]["agreement"]
     assert parity["smoothed"]["delta"]["accuracy"] >= -MAX_DROP_POINTS
+
+
+def test_smoothing_wins_back_entities_that_static_int8_loses(ner_teacher, ner_splits, tmp_path):
+    """Static Q/DQ int8 with every group quantized, one range per tensor: on the WNUT-16
+    tagger it lost 3.85 entity F1 points unsmoothed and 2.21 smoothed (NOTES.md,
+    section 14; smoothing is the tagger's default in static int8 only)."""
+    blocks = ner_splits["train"].read_text(encoding="utf-8").strip().split("\n\n")
+    calibration = tmp_path / "calibration.conll"
+    calibration.write_text("\n\n".join(blocks[:256]) + "\n", encoding="utf-8")
+    built = smoothed_and_plain(
+        ner_teacher, ner_splits["test"], calibration, "int8-static", tmp_path
+    )
+    head = {name: m["verification"]["headline"] for name, m in built.items()}
+    smoothing = built["smoothed"]["backend"]["quantization"]["smoothing"]
+    assert smoothing["smoothed"] >= 1
+    assert smoothing["measured_for"] == "static uint8-asymmetric activations"
+    assert head["plain"]["quality_metric"] == "entity F1"
+    assert head["smoothed"]["quality_delta"] >= head["plain"]["quality_delta"] + 0.5
+    assert head["smoothed"]["agreement"] >= head["plain"]["agreement"]  # word tags
