@@ -21,7 +21,7 @@ so each ratio is of one run.
 
 Writes benchmarks/smooth_probe.json, replacing the rows of the same models and
 variants. A probe, not part of `make bench` (which builds the defaults); NOTES.md
-section 13 reads it.
+sections 13 and 14 read it.
 """
 
 from __future__ import annotations
@@ -115,10 +115,9 @@ def main() -> None:
     from edgec.machine import describe_machine
 
     models = {m["name"]: m for m in int8_models.real_models(tuple(args.models.split(",")))}
-    out = []
+    out, variants = [], args.variants.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            variants = args.variants.split(",")
             out.append(probe(models[name], variants, args.threads, args.runs, Path(tmp)))
     probed = {_key(row) for row in out}
     kept = json.loads(RESULTS.read_text())["rows"] if RESULTS.is_file() else []

@@ -26,7 +26,7 @@ from edgec.backends.derived import derived, samples_digest
 from edgec.backends.groups import describe_groups, quantizable_groups, resolve_groups
 from edgec.backends.qdq import DEFAULT_OP_TYPES, quantize_static_qdq
 from edgec.backends.settings import SEARCH_OPTIONS, SMOOTH_OPTION, TOKENIZER_OPTION, Option
-from edgec.backends.smooth import roles_for, smooth_graph
+from edgec.backends.smooth import smoothed
 from edgec.plugins import hookimpl
 from edgec_runtime.runners.onnxruntime import OrtRunner
 from edgec_runtime.settings import BackendSettings
@@ -108,9 +108,7 @@ class OnnxRuntimeBackend(Backend):
         model = settings.model
         out = workdir / MODEL_FILE
         metadata: dict = {"optimization": {}, "quantization": None}
-        static = precision == "int8-static"
-        roles, why = roles_for(settings.options["smooth"], model.task, static=static)
-        if static:
+        if precision == "int8-static":
             # The plain (unfused) graph: the form TensorRT's explicit quantization reads too.
             metadata["quantization"] = quantize_static_qdq(
                 src,
@@ -120,8 +118,8 @@ class OnnxRuntimeBackend(Backend):
                 op_types=settings.options["quantize_ops"],
                 keep_float=settings.options["keep_float"],
                 method=settings.options["calibration"],
-                smooth=roles,
-                why_not_smoothed=why,
+                smooth=settings.options["smooth"],
+                task=model.task,
             )
             return Compiled([MODEL_FILE], metadata)
         # Each step's graph is derived once per process (int8-auto compiles many trials).
@@ -142,16 +140,9 @@ class OnnxRuntimeBackend(Backend):
             shutil.copyfile(graph, out)
             return Compiled([MODEL_FILE], metadata)
         per_channel = settings.options["per_channel"]
-        smoothing = {"smoothed": 0, "why": "no calibration texts" if roles else why}
-        if roles and calibration:
-            graph, smoothing = derived(
-                graph,
-                "smoothed",
-                lambda a, b: smooth_graph(a, b, calibration, roles=roles, per_channel=per_channel),
-                samples=samples_digest(calibration),
-                roles=roles,
-                per_channel=per_channel,
-            )
+        graph, smoothing = smoothed(
+            graph, calibration, settings.options["smooth"], model.task, per_channel=per_channel
+        )
         metadata["quantization"] = quantize_dynamic_int8(
             graph, out, per_channel=per_channel, keep_float=settings.options["keep_float"]
         )

@@ -31,7 +31,7 @@ from edgec.backends.groups import (
     quantizable_groups,
     resolve_groups,
 )
-from edgec.backends.smooth import smooth_graph
+from edgec.backends.smooth import smoothed
 from edgec.quiet import prints_to_stderr
 from edgec_runtime.errors import BadInput
 from edgec_runtime.paths import cache_dir
@@ -100,16 +100,17 @@ def quantize_static_qdq(
     op_types: Sequence[str] = DEFAULT_OP_TYPES,
     keep_float: Sequence[str] = (),
     method: str = DEFAULT_CALIBRATION,
-    smooth: Sequence[str] = (),
-    why_not_smoothed: str = "no groups named to smooth",
+    smooth: Sequence[str] | None = (),
+    task: str = "",
 ) -> dict:
     """Write `dst`, a Q/DQ int8 copy of `src`; return what was done, for the manifest.
 
     `symmetric` gives int8 activations with zero point 0 (TensorRT's form) instead of
     asymmetric uint8. Weights are always symmetric int8 per output channel. The node
-    groups named in `keep_float` stay float; those in `smooth` have their input
-    outliers moved into the weights first (edgec.backends.smooth), measured for one
-    static range per tensor, before the ranges are calibrated.
+    groups named in `keep_float` stay float; those in `smooth` (None: the `task`'s
+    default for static int8) have their input outliers moved into the weights first
+    (edgec.backends.smooth), measured for one static range per tensor, before the
+    ranges are calibrated.
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -129,17 +130,8 @@ def quantize_static_qdq(
             "quant-pre-process",
             lambda a, b: quant_pre_process(str(a), str(b), skip_symbolic_shape=True),
         )
-        smoothing = {"smoothed": 0, "why": why_not_smoothed}
-        if smooth:
-            form = {"per_channel": True, "static": True, "symmetric": symmetric}
-            pre, smoothing = derived(
-                pre,
-                "smoothed",
-                lambda a, b: smooth_graph(a, b, calibration, roles=list(smooth), **form),
-                samples=samples_digest(calibration),
-                roles=list(smooth),
-                **form,
-            )
+        form = {"per_channel": True, "static": True, "symmetric": symmetric}
+        pre, smoothing = smoothed(pre, calibration, smooth, task, **form)
         graph = onnx.load(str(pre))
         input_names = [i.name for i in graph.graph.input]
         groups = quantizable_groups(graph, tuple(set(op_types) & set(QUANTIZABLE_OPS)))

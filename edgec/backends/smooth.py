@@ -14,9 +14,10 @@ activations and weights quantized as the backend will: per tensor, with each cal
 range (dynamic int8) or one range for every call (static Q/DQ: the calibration texts'
 least and greatest value, as MinMax calibration sets it), asymmetric uint8 or symmetric
 int8 (TensorRT's form); symmetric int8 weights per output channel or per tensor. The
-least error wins, and a MatMul where none beats no smoothing by a tenth (MIN_GAIN) is left as
-it was. Each smoothed MatMul gains one elementwise Mul on its input (benchmarks/NOTES.md,
-section 13 has what that costs and what it buys).
+least error wins, and a MatMul where none beats no smoothing by a tenth (MIN_GAIN) is
+left as it was. Each smoothed MatMul gains one elementwise Mul on its input
+(benchmarks/NOTES.md, sections 13 and 14 have what that costs and what it buys, per
+form).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from edgec.backends.derived import derived, samples_digest
 from edgec.backends.groups import quantizable_groups, resolve_groups
 
 SMOOTHED_ROLES = ("attention-out", "ffn-up", "ffn-down")  # the MatMuls with one input each
@@ -57,15 +59,37 @@ DEFAULT_ROLES = {
 }
 
 
+def _form(static: bool) -> str:
+    return "static" if static else "per-call"
+
+
 def roles_for(option, task: str, *, static: bool) -> tuple[list[str], str]:
     """(the roles to smooth, why none are when the list is empty) from the `smooth`
     option's value: None means the task's default for this int8 form."""
-    form = "static" if static else "per-call"
     if option is None:
+        form = _form(static)
         roles = list(DEFAULT_ROLES[form].get(task, ()))
         why = f"not by default for {task} ({form} int8; -O smooth='[\"ffn-down\"]' to try it)"
         return roles, why
     return list(option), "-O smooth=[]"
+
+
+def smoothed(graph: Path, calibration, option, task: str, **form) -> tuple[Path, dict]:
+    """(the graph to quantize, the manifest's smoothing record): `graph` smoothed as the
+    `smooth` option (or the task's default) asks, for the int8 form of `form`
+    (per_channel, static, symmetric: see smooth_graph), made once per process; `graph`
+    itself, and why, when nothing is to be smoothed or there are no texts to measure on."""
+    roles, why = roles_for(option, task, static=form.get("static", False))
+    if not roles or not calibration:
+        return graph, {"smoothed": 0, "why": why if not roles else "no calibration texts"}
+    return derived(
+        graph,
+        "smoothed",
+        lambda a, b: smooth_graph(a, b, calibration, roles=roles, **form),
+        samples=samples_digest(calibration),
+        roles=roles,
+        **form,
+    )
 
 
 ALPHAS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -264,7 +288,7 @@ def smooth_graph(
     onnx.save(model, str(dst))
     return {
         "method": "smoothquant, alpha measured per MatMul",
-        "measured_for": ("static" if static else "per-call")
+        "measured_for": _form(static)
         + (" int8-symmetric" if symmetric else " uint8-asymmetric")
         + " activations",
         "roles": list(roles),

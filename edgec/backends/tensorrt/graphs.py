@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgec.backends.qdq import quantize_static_qdq
-from edgec.backends.smooth import roles_for
 from edgec_runtime.settings import BackendSettings
 
 
@@ -20,7 +19,6 @@ def qdq_graph(
     """Symmetric int8 Q/DQ graph (zero point 0): the one int8 form TensorRT 10 and 11
     both build, since 11 removed implicit calibration. Missing calibration texts are
     refused by the pipeline before any work, and by quantize_static_qdq as a last guard."""
-    roles, why = roles_for(settings.options["smooth"], settings.model.task, static=True)
     return quantize_static_qdq(
         Path(src),
         Path(dst),
@@ -29,6 +27,6 @@ def qdq_graph(
         op_types=settings.options["quantize_ops"],
         keep_float=settings.options["keep_float"],
         method=settings.options["calibration"],
-        smooth=roles,
-        why_not_smoothed=why,
+        smooth=settings.options["smooth"],
+        task=settings.model.task,
     )
