@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 from conftest import write_csv
 
+from edgec.backends.qdq import CALIBRATION_METHODS
 from edgec.pipeline import BuildRequest, build
 from edgec.targets import get_target
 
@@ -61,11 +62,12 @@ def test_int8_auto_on_the_sentiment_teacher(
     assert parity["examples"] == 800 and parity["delta"]["accuracy"] >= -MAX_DROP_POINTS
     search = manifest["backend"]["search"]
     static = next(r for r in search["results"] if r["precision"] == "int8-static")
-    # the hand-picked rule kept all six feed-forward down-projections float: the
-    # search needs fewer, and says which, with a score for every group of the graph
-    assert static["options"] is not None and len(static["options"]["keep_float"]) < 6
-    assert len(static["scores"]) == 31  # 6 layers x 5 groups, and the head
-    assert all(g in static["scores"] for g in static["options"]["keep_float"])
+    # the hand-picked rule kept all six feed-forward down-projections float; static int8
+    # on the fused kernels with fixed scales passes with none, after the calibration
+    # methods were compared on the validation texts
+    assert static["all_int8"]["passed"] and static["options"]["keep_float"] == []
+    assert [m["method"] for m in static["calibration_methods"]] == list(CALIBRATION_METHODS)
+    assert static["calibration"] == static["options"]["calibration"]
     assert picked(search)["p50_ms"] is not None
 
 
@@ -83,7 +85,10 @@ def test_int8_auto_for_tensorrts_symmetric_graph(
     search = manifest["backend"]["search"]
     assert search["picked"] == "int8" and manifest["backend"]["compiled_as"] == "int8"
     assert manifest["backend"]["quantization"]["activations"] == "int8-symmetric"
-    assert not picked(search)["all_int8"]["passed"]  # the search had work to do
+    result = picked(search)
+    assert not result["all_int8"]["passed"]  # the search had work to do
+    assert len(result["scores"]) == 31  # 6 layers x 5 groups of the unfused graph, the head
+    assert all(g in result["scores"] for g in result["options"]["keep_float"])
 
 
 def test_x86_cpu_falls_back_to_int8_auto_when_int8_fails(
@@ -140,10 +145,12 @@ def test_smoothing_cuts_the_flips_of_dynamic_int8(
     assert parity["smoothed"]["delta"]["accuracy"] >= -MAX_DROP_POINTS
 
 
-def test_smoothing_wins_back_entities_that_static_int8_loses(ner_teacher, ner_splits, tmp_path):
-    """Static Q/DQ int8 with every group quantized, one range per tensor: on the WNUT-16
-    tagger it lost 3.85 entity F1 points unsmoothed and 2.21 smoothed (NOTES.md,
-    section 14; smoothing is the tagger's default in static int8 only)."""
+def test_smoothing_keeps_more_tags_of_static_int8(ner_teacher, ner_splits, tmp_path):
+    """Static int8 with every group quantized, one range per tensor: on the WNUT-16
+    tagger the fixed-scale graph agreed with fp32 on 0.9956 of the test tags unsmoothed
+    and 0.9982 smoothed, entity F1 -1.04 and -0.93 (NOTES.md, section 15; the Q/DQ
+    graph: -3.85 and -2.21, section 14). Smoothing is the tagger's default in static
+    int8 only."""
     blocks = ner_splits["train"].read_text(encoding="utf-8").strip().split("\n\n")
     calibration = tmp_path / "calibration.conll"
     calibration.write_text("\n\n".join(blocks[:256]) + "\n", encoding="utf-8")
@@ -155,5 +162,5 @@ def test_smoothing_wins_back_entities_that_static_int8_loses(ner_teacher, ner_sp
     assert smoothing["smoothed"] >= 1
     assert smoothing["measured_for"] == "static uint8-asymmetric activations"
     assert head["plain"]["quality_metric"] == "entity F1"
-    assert head["smoothed"]["quality_delta"] >= head["plain"]["quality_delta"] + 0.5
-    assert head["smoothed"]["agreement"] >= head["plain"]["agreement"]  # word tags
+    assert head["smoothed"]["agreement"] >= head["plain"]["agreement"] + 0.001  # word tags
+    assert head["smoothed"]["quality_delta"] >= head["plain"]["quality_delta"]

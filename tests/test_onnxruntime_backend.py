@@ -74,6 +74,7 @@ def test_options_are_declared_with_todays_defaults():
         "fuse": (bool, True),
         "per_channel": (bool, True),
         "smooth": (list, None),  # the task's: edgec.backends.smooth.DEFAULT_ROLES
+        "static_graph": (str, "fused"),
         "symmetric": (bool, False),
         "keep_float": (list, []),
         "calibration": (str, "minmax"),
@@ -130,10 +131,13 @@ def test_importing_it_imports_no_other_backend():
 # ---------------------------------------------------------------- compile() and load()
 
 
-@pytest.mark.parametrize("precision", ["fp32", "int8", "int8-static"])
-def test_each_precision_matches_fp32(exported, tmp_path, precision):
+@pytest.mark.parametrize(
+    "precision,options",
+    [("fp32", {}), ("int8", {}), ("int8-static", {}), ("int8-static", {"static_graph": "qdq"})],
+)
+def test_each_precision_matches_fp32(exported, tmp_path, precision, options):
     source, path, calibration = exported
-    settings = settings_of(source)
+    settings = settings_of(source, **options)
     compiled = BACKEND.compile(path, precision, calibration, settings, tmp_path)
     assert compiled.files == ["model.onnx"] and (tmp_path / "model.onnx").is_file()
     runner = BACKEND.load(tmp_path, {"files": compiled.files, **compiled.metadata}, settings)
@@ -144,8 +148,8 @@ def test_each_precision_matches_fp32(exported, tmp_path, precision):
         assert compiled.metadata["optimization"]["fused"] in (True, False)
     else:
         assert_int8_parity(logits, fp32)
-        method = {"int8": "dynamic", "int8-static": "static-qdq"}[precision]
-        assert compiled.metadata["quantization"]["method"] == method
+        method = {"int8": "dynamic", "int8-static": "static-fixed-scales"}[precision]
+        assert compiled.metadata["quantization"]["method"] == ("static-qdq" if options else method)
 
 
 def test_static_int8_without_calibration_names_the_fix(exported, tmp_path):
@@ -231,3 +235,112 @@ def test_static_int8_keeps_float_the_groups_it_is_told(exported, tmp_path, symme
     if symmetric:  # TensorRT's explicit quantization: int8, zero point 0 (biases: int32)
         assert zero_points and not any(z.any() for z in zero_points.values())
         assert {z.dtype.name for n, z in zero_points.items() if "bias" not in n} == {"int8"}
+
+
+# ---------------------------------------------------------------- static int8, fixed scales
+
+
+def _ops(path) -> list:
+    return list(onnx.load(str(path)).graph.node)
+
+
+def test_static_int8_runs_the_fused_kernels_with_no_run_time_range(exported, tmp_path):
+    """Every activation scale a constant: no DynamicQuantizeLinear is left, each
+    MatMulInteger became one MatMulIntegerToFloat, QAttention reads constant scales."""
+    source, path, calibration = exported
+    compiled = BACKEND.compile(path, "int8-static", calibration, settings_of(source), tmp_path)
+    quantization = compiled.metadata["quantization"]
+    nodes = _ops(tmp_path / "model.onnx")
+    constants = {i.name for i in onnx.load(str(tmp_path / "model.onnx")).graph.initializer}
+    kinds = [n.op_type for n in nodes]
+    assert "DynamicQuantizeLinear" not in kinds and "MatMulInteger" not in kinds
+    assert kinds.count("QuantizeLinear") == quantization["fixed_scales"] >= 1
+    assert kinds.count("MatMulIntegerToFloat") == quantization["matmul_integer_to_float"] >= 1
+    attention = [n for n in nodes if n.op_type == "QAttention"]
+    assert attention and all({n.input[3], n.input[6]} <= constants for n in attention)
+    assert all(
+        {n.input[1], n.input[2]} <= constants for n in nodes if n.op_type == "QuantizeLinear"
+    )
+    assert quantization["activations"] == "uint8-asymmetric"
+    assert quantization["calibration_method"] == "minmax"
+
+
+def _row_zero_alone_and_among_others(runner, batch: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Row 0's logits in its batch, and with the other rows' tokens shuffled."""
+    other = {k: np.array(v) for k, v in batch.items()}
+    ids = other["input_ids"][1:]
+    other["input_ids"][1:] = (
+        np.random.default_rng(3).permutation(ids.reshape(-1)).reshape(ids.shape)
+    )
+    return runner.run(batch)[0], runner.run(other)[0]
+
+
+def test_fixed_scales_make_an_examples_logits_independent_of_its_batch(exported, tmp_path):
+    """What static means: dynamic int8 sets each call's range from the whole batch, so
+    an example's logits move with its neighbours; fixed scales do not."""
+    source, path, calibration = exported
+    logits = {}
+    for precision in ("int8", "int8-static"):
+        folder = tmp_path / precision
+        folder.mkdir()
+        settings = settings_of(source, threads=1)
+        compiled = BACKEND.compile(path, precision, calibration, settings, folder)
+        runner = BACKEND.load(folder, {"files": compiled.files, **compiled.metadata}, settings)
+        logits[precision] = _row_zero_alone_and_among_others(runner, calibration[0])
+    alone, among = logits["int8-static"]
+    assert np.abs(alone - among).max() <= 1e-6
+    alone, among = logits["int8"]
+    assert np.abs(alone - among).max() > 1e-6  # the control: the test can tell the two
+
+
+def test_static_int8_keeps_float_the_groups_it_is_told_in_the_fused_graph(exported, tmp_path):
+    source, path, calibration = exported
+    settings = settings_of(source, keep_float=["ffn-down"])
+    compiled = BACKEND.compile(path, "int8-static", calibration, settings, tmp_path)
+    quantization = compiled.metadata["quantization"]
+    layers = num_layers(source.config)
+    assert quantization["kept_float"] == {"groups": ["ffn-down"], "nodes": layers}
+    nodes = _ops(tmp_path / "model.onnx")
+    assert sum(n.op_type == "MatMul" for n in nodes) == layers  # float, their weights too
+    everything = BACKEND.compile(path, "int8-static", calibration, settings_of(source), tmp_path)
+    assert (
+        everything.metadata["quantization"]["matmul_integer_to_float"]
+        == quantization["matmul_integer_to_float"] + layers
+    )
+
+
+def test_each_calibration_method_sets_its_own_ranges_once(exported, monkeypatch):
+    from edgec.backends import fixed_scales
+
+    _, path, calibration = exported
+    names = fixed_scales.quantized_activations(onnx.load(str(path)))
+    ranges = {m: fixed_scales.activation_ranges(path, calibration, m) for m in CALIBRATIONS}
+    for method, found in ranges.items():
+        assert list(found) == names, method
+        assert all(low < high for low, high in found.values())
+    minmax = ranges["minmax"]
+    for method in ("entropy", "percentile"):  # each clips the range, never widens it
+        assert ranges[method] != minmax
+        for name, (low, high) in ranges[method].items():
+            assert minmax[name][0] - 1e-6 <= low and high <= minmax[name][1] + 1e-6
+
+    def measured_again(*args):
+        raise AssertionError("the ranges were measured again instead of read from the cache")
+
+    monkeypatch.setattr(fixed_scales, "_measure_ranges", measured_again)
+    assert fixed_scales.activation_ranges(path, calibration, "entropy") == ranges["entropy"]
+
+
+CALIBRATIONS = ("minmax", "entropy", "percentile")
+
+
+@pytest.mark.parametrize(
+    "options", [{"symmetric": True}, {"quantize_ops": ["MatMul"]}], ids=["symmetric", "ops"]
+)
+def test_options_of_the_qdq_graph_are_refused_on_the_fused_one(exported, tmp_path, options):
+    source, path, calibration = exported
+    with pytest.raises(BadInput, match="add -O static_graph=qdq$"):
+        BACKEND.compile(path, "int8-static", calibration, settings_of(source, **options), tmp_path)
+    qdq = settings_of(source, static_graph="qdq", **options)
+    compiled = BACKEND.compile(path, "int8-static", calibration, qdq, tmp_path)
+    assert compiled.metadata["quantization"]["method"] == "static-qdq"

@@ -117,7 +117,7 @@ def test_a_quantization_that_breaks_accuracy_is_refused(sentiment_teacher, small
     out = tmp_path / "broken-static"
     result = run(
         "build", sentiment_teacher, "--target", "x86-cpu", "--precision", "int8-static",
-        "-O", f"quantize_ops={json.dumps(BREAKING_OPS)}",
+        "-O", "static_graph=qdq", "-O", f"quantize_ops={json.dumps(BREAKING_OPS)}",
         "--eval-data", small_test["eval"], "--calibration-data", small_test["calibration"],
         "-o", out,
     )  # fmt: skip
@@ -127,13 +127,15 @@ def test_a_quantization_that_breaks_accuracy_is_refused(sentiment_teacher, small
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("symmetric", [False, True], ids=["fused-uint8", "qdq-symmetric"])
 def test_static_int8_passes_with_the_feed_forward_outputs_kept_float(
     sentiment_teacher, small_test, tmp_path, symmetric
 ):
     """Static QDQ of every MatMul lost 1.4 points on the teacher (6.5 symmetric); the six
     feed-forward down-projections kept float by hand (the rule int8-auto replaced: it
-    finds fewer, test_int8_search_real.py) and it passes."""
+    finds fewer, test_int8_search_real.py) and it passes, in ONNX Runtime's fused form
+    and in TensorRT's symmetric Q/DQ graph."""
+    form = {"static_graph": "qdq", "symmetric": True} if symmetric else {}
     manifest = build(
         BuildRequest(
             model=sentiment_teacher,
@@ -142,7 +144,7 @@ def test_static_int8_passes_with_the_feed_forward_outputs_kept_float(
             eval_data=small_test["eval"],
             calibration_data=small_test["calibration"],
             precision="int8-static",
-            options={"symmetric": symmetric, "keep_float": '["ffn-down"]'},
+            options={**form, "keep_float": '["ffn-down"]'},
         )
     )
     quantization = manifest["backend"]["quantization"]

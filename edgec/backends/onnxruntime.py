@@ -1,11 +1,13 @@
-"""ONNX Runtime backend: fp32, dynamic int8, static (QDQ) int8, and int8-auto.
+"""ONNX Runtime backend: fp32, dynamic int8, static int8, and int8-auto.
 
 The transformer optimizer fuses attention, LayerNorm and GELU into single kernels,
 which is where most of ORT's speed on BERT comes from; a fused graph is kept only
-when it matches the plain export on real inputs. Dynamic int8 first smooths the
-classifiers' outlier activation channels into the weights (edgec.backends.smooth).
-Static QDQ quantizes the plain (unfused) graph because that is the form TensorRT's
-explicit quantization consumes.
+when it matches the plain export on real inputs. int8 first smooths outlier activation
+channels into the weights (edgec.backends.smooth), measured for the form it runs.
+Static int8 runs dynamic int8's fused kernels with calibrated, fixed activation scales
+(edgec.backends.fixed_scales): the Q/DQ graph of the plain export, the form TensorRT's
+explicit quantization consumes, stays an option (`-O static_graph=qdq`), for checking
+TensorRT's accuracy on a CPU; it is slower on these kernels.
 
 Sessions and the runner are the runtime's (edgec_runtime.runners.onnxruntime): a
 device loads a package with the code its build verified it with. The Q/DQ quantizer
@@ -17,17 +19,20 @@ trials, choosing the calibration method and the node groups kept float (`searche
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from edgec.backends import Backend, Compiled
 from edgec.backends.derived import derived, samples_digest
+from edgec.backends.fixed_scales import activation_ranges, fix_scales
 from edgec.backends.groups import describe_groups, quantizable_groups, resolve_groups
 from edgec.backends.qdq import DEFAULT_OP_TYPES, quantize_static_qdq
 from edgec.backends.settings import SEARCH_OPTIONS, SMOOTH_OPTION, TOKENIZER_OPTION, Option
 from edgec.backends.smooth import smoothed
 from edgec.plugins import hookimpl
+from edgec_runtime.errors import BadInput
 from edgec_runtime.runners.onnxruntime import OrtRunner
 from edgec_runtime.settings import BackendSettings
 
@@ -95,6 +100,24 @@ def quantize_dynamic_int8(src: Path, dst: Path, *, per_channel: bool, keep_float
     }
 
 
+def quantize_static_fixed(src: Path, dst: Path, calibration, *, method: str, keep_float=()):
+    """Static int8 as ONNX Runtime's CPU runs it fastest: dynamic int8 of `src` with
+    each activation scale fixed from the calibration texts (edgec.backends.fixed_scales)."""
+    ranges = activation_ranges(src, calibration, method)  # BadInput before any work
+    with tempfile.TemporaryDirectory(prefix="edgec-int8-") as tmp:
+        dynamic = Path(tmp) / MODEL_FILE
+        quantization = quantize_dynamic_int8(src, dynamic, per_channel=True, keep_float=keep_float)
+        fixed = fix_scales(dynamic, dst, ranges)
+    return {
+        **quantization,
+        "method": "static-fixed-scales",
+        "activations": "uint8-asymmetric",
+        "calibration_method": method,
+        "calibration_batches": len(calibration),
+        **fixed,
+    }
+
+
 class OnnxRuntimeBackend(Backend):
     def compile(
         self,
@@ -108,8 +131,9 @@ class OnnxRuntimeBackend(Backend):
         model = settings.model
         out = workdir / MODEL_FILE
         metadata: dict = {"optimization": {}, "quantization": None}
-        if precision == "int8-static":
-            # The plain (unfused) graph: the form TensorRT's explicit quantization reads too.
+        static = precision == "int8-static"
+        if static and static_graph_form(settings.options) == "qdq":
+            # The plain (unfused) graph: the form TensorRT's explicit quantization reads.
             metadata["quantization"] = quantize_static_qdq(
                 src,
                 out,
@@ -139,15 +163,48 @@ class OnnxRuntimeBackend(Backend):
         if precision == "fp32":
             shutil.copyfile(graph, out)
             return Compiled([MODEL_FILE], metadata)
-        per_channel = settings.options["per_channel"]
+        # static int8's weights are per channel in both graphs; -O per_channel is dynamic's
+        per_channel = static or settings.options["per_channel"]
+        keep_float = settings.options["keep_float"]
         graph, smoothing = smoothed(
-            graph, calibration, settings.options["smooth"], model.task, per_channel=per_channel
+            graph,
+            calibration,
+            settings.options["smooth"],
+            model.task,
+            per_channel=per_channel,
+            static=static,
         )
-        metadata["quantization"] = quantize_dynamic_int8(
-            graph, out, per_channel=per_channel, keep_float=settings.options["keep_float"]
-        )
-        metadata["quantization"]["smoothing"] = smoothing
+        if static:
+            quantization = quantize_static_fixed(
+                graph,
+                out,
+                calibration,
+                method=settings.options["calibration"],
+                keep_float=keep_float,
+            )
+        else:
+            quantization = quantize_dynamic_int8(
+                graph, out, per_channel=per_channel, keep_float=keep_float
+            )
+        metadata["quantization"] = {**quantization, "smoothing": smoothing}
         return Compiled([MODEL_FILE], metadata)
+
+
+def static_graph_form(options: dict) -> str:
+    """The int8-static graph, "fused" or "qdq"; BadInput for an option only Q/DQ has."""
+    form = options["static_graph"]
+    if form == "fused":
+        if options["symmetric"]:
+            raise BadInput(
+                "-O symmetric=true: symmetric int8 activations exist only in the Q/DQ "
+                "graph (TensorRT's form); add -O static_graph=qdq"
+            )
+        if list(options["quantize_ops"]) != list(DEFAULT_OP_TYPES):
+            raise BadInput(
+                "-O quantize_ops applies to the Q/DQ graph only (the fused graph "
+                "quantizes every MatMul and attention); add -O static_graph=qdq"
+            )
+    return form
 
 
 BACKEND = OnnxRuntimeBackend(
@@ -156,7 +213,7 @@ BACKEND = OnnxRuntimeBackend(
     devices=("cpu",),
     requires=("onnxruntime",),
     extra=None,
-    description="ONNX Runtime on CPU: fused fp32, dynamic int8 weights, static QDQ int8",
+    description="ONNX Runtime on CPU: fused fp32, dynamic int8, static int8 (fixed scales)",
     options=(
         TOKENIZER_OPTION,
         Option(
@@ -173,10 +230,20 @@ BACKEND = OnnxRuntimeBackend(
         ),
         Option("per_channel", bool, True, "dynamic int8: one weight scale per output channel"),
         Option(
+            "static_graph",
+            str,
+            "fused",
+            "int8-static: fused (dynamic int8's fused kernels with calibrated, fixed "
+            "activation scales: the fast one here) or qdq (Q/DQ nodes on the unfused "
+            "graph, TensorRT's form: to check its accuracy on a CPU; slower here)",
+            choices=("fused", "qdq"),
+        ),
+        Option(
             "symmetric",
             bool,
             False,
-            "int8-static: symmetric int8 activations (zero point 0) instead of uint8",
+            "int8-static with static_graph=qdq: symmetric int8 activations (zero point "
+            "0, TensorRT's) instead of uint8",
         ),
         SMOOTH_OPTION,
         *SEARCH_OPTIONS,
@@ -184,11 +251,11 @@ BACKEND = OnnxRuntimeBackend(
             "quantize_ops",
             list,
             list(DEFAULT_OP_TYPES),
-            "int8-static: the ONNX operator types to quantize",
+            "int8-static with static_graph=qdq: the ONNX operator types to quantize",
         ),
     ),
     calibrated=("int8-static",),
-    # dynamic first: faster than static on every CPU measured (benchmarks/NOTES.md, 12)
+    # dynamic first: the search shares its trials in this order (benchmarks/NOTES.md, 15)
     searched=("int8", "int8-static"),
 )
 
