@@ -6,8 +6,9 @@ calibration texts (256 training examples; int8-auto validates on the validation
 split, and every build is gated on the test split):
 
 - `int8`: dynamic int8, the CPU targets' default (smoothed for the classifiers);
-- `int8-static`: static QDQ with every group in int8 (what the hand-picked rule was
-  replacing), smoothed by the task's default for static ranges;
+- `int8-static`: static int8 with every group in int8 (dynamic int8's fused kernels
+  with fixed scales; the hand-picked rule kept groups float in the Q/DQ graph it
+  replaced), smoothed by the task's default for static ranges;
 - `int8-auto`: the sensitivity search (edgec.int8_search), whose record says what it
   kept float.
 
@@ -44,6 +45,7 @@ SOURCES = (
     "backends/__init__.py",
     "backends/onnxruntime.py",
     "backends/qdq.py",
+    "backends/fixed_scales.py",
     "backends/groups.py",
     "backends/smooth.py",
 )

@@ -9,19 +9,22 @@ examples; every build gated on the test split, which the smoothing never reads):
 - dynamic int8 smoothed (every attention-out, ffn-up and ffn-down: today's default
   for classifiers, not for taggers);
 - int8-auto with the task's default (its dynamic trials start from that graph);
-- with `--variants`, static Q/DQ int8 with every group quantized, unsmoothed and
-  smoothed, in ONNX Runtime's uint8 form and in TensorRT's symmetric int8 one (run on
-  ONNX Runtime's CPU kernels: its accuracy is TensorRT's graph's, its speed is not);
+- with `--variants`, static int8 with every group quantized, unsmoothed and smoothed:
+  ONNX Runtime's int8-static (`fixed`: dynamic int8's fused kernels with fixed scales),
+  and the Q/DQ graph in ONNX Runtime's uint8 form (`static`) and in TensorRT's
+  symmetric int8 one (run on ONNX Runtime's CPU kernels: its accuracy is TensorRT's
+  graph's, its speed is not);
 
 and times them end to end at batch 1 on the test texts in the same interleaved rounds,
 so each ratio is of one run.
 
     .venv/bin/python benchmarks/smooth_probe.py --models sentiment,reviews,ner
     .venv/bin/python benchmarks/smooth_probe.py --variants static,static-smoothed,symmetric,symmetric-smoothed
+    .venv/bin/python benchmarks/smooth_probe.py --variants dynamic-smoothed,static-smoothed,fixed,fixed-smoothed
 
 Writes benchmarks/smooth_probe.json, replacing the rows of the same models and
 variants. A probe, not part of `make bench` (which builds the defaults); NOTES.md
-sections 13 and 14 read it.
+sections 13, 14 and 15 read it.
 """
 
 from __future__ import annotations
@@ -39,24 +42,33 @@ import int8_models  # noqa: E402  (benchmarks/, on the path above)
 
 RESULTS = HERE / "smooth_probe.json"
 ROLES = ["attention-out", "ffn-up", "ffn-down"]
+QDQ = {"static_graph": "qdq"}
 VARIANTS = {  # name: (precision, -O options)
     "dynamic": ("int8", {"smooth": []}),
     "dynamic-smoothed": ("int8", {"smooth": ROLES}),
     "int8-auto": ("int8-auto", {}),  # the task's default smoothing
-    # static Q/DQ with every group int8, ranges by MinMax: ORT's form and TensorRT's
-    "static": ("int8-static", {"smooth": []}),
-    "static-smoothed": ("int8-static", {"smooth": ROLES}),
-    "static-smoothed-qkv": ("int8-static", {"smooth": ["qkv", *ROLES]}),
-    "symmetric": ("int8-static", {"smooth": [], "symmetric": True}),
-    "symmetric-smoothed": ("int8-static", {"smooth": ROLES, "symmetric": True}),
-    # the attention core (two activations: scores and context) kept float
+    # static int8 with every group int8, ranges by MinMax: the fused graph with fixed
+    # scales (ORT's int8-static), and the Q/DQ graph in ORT's uint8 form and TensorRT's
+    "fixed": ("int8-static", {"smooth": []}),
+    "fixed-smoothed": ("int8-static", {"smooth": ROLES}),
+    "static": ("int8-static", {"smooth": [], **QDQ}),
+    "static-smoothed": ("int8-static", {"smooth": ROLES, **QDQ}),
+    "static-smoothed-qkv": ("int8-static", {"smooth": ["qkv", *ROLES], **QDQ}),
+    "symmetric": ("int8-static", {"smooth": [], "symmetric": True, **QDQ}),
+    "symmetric-smoothed": ("int8-static", {"smooth": ROLES, "symmetric": True, **QDQ}),
+    # the attention core (two activations: scores and context) kept float, as the
+    # fused graph's QAttention keeps it
+    "static-smoothed-core-float": (
+        "int8-static",
+        {"smooth": ROLES, "keep_float": ["attention-core"], **QDQ},
+    ),
     "symmetric-core-float": (
         "int8-static",
-        {"smooth": [], "symmetric": True, "keep_float": ["attention-core"]},
+        {"smooth": [], "symmetric": True, "keep_float": ["attention-core"], **QDQ},
     ),
     "symmetric-smoothed-core-float": (
         "int8-static",
-        {"smooth": ROLES, "symmetric": True, "keep_float": ["attention-core"]},
+        {"smooth": ROLES, "symmetric": True, "keep_float": ["attention-core"], **QDQ},
     ),
 }
 DEFAULT_VARIANTS = "dynamic,dynamic-smoothed,int8-auto"
