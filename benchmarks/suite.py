@@ -90,14 +90,16 @@ def cache() -> Path:
 
 def build_key(backend: str, model: Path) -> str:
     """Packages are rebuilt when the model's weights or the code that compiles them
-    changes: the exporter, the backend's module, and the shared backend base."""
+    changes: the exporter, the backend's module and the modules the backends share
+    (quantizers, smoothing, node groups)."""
     from edgec.model import sha256_of, weights_file
 
     digest = hashlib.sha256(sha256_of(weights_file(model)).encode())
-    for source in ("export.py", "backends/__init__.py", f"backends/{backend}.py"):
-        path = ROOT / "edgec" / source
-        if path.is_file():
-            digest.update(path.read_bytes())
+    backends = ROOT / "edgec" / "backends"
+    for path in [ROOT / "edgec" / "export.py", *sorted(backends.glob("*.py"))]:
+        digest.update(path.read_bytes())
+    for path in sorted((backends / backend).rglob("*.py")):  # a backend that is a package
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
 
 
