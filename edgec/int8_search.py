@@ -18,7 +18,8 @@ rule, the search measures, on texts held apart from the eval set:
 
 Each searched precision (`Backend.searched`: ONNX Runtime's int8-static and dynamic
 int8, TensorRT's symmetric Q/DQ graph) goes through these steps; the fastest result
-that passes wins, timed with what each group kept in float costs. The eval set is
+that passes wins (of results within 5 % of it, the one that lost least on the
+validation texts), timed with what each group kept in float costs. The eval set is
 never read here: it stays the test set that the build's verification then gates on.
 The search is bounded in trials and seconds, and its scores are cached by the hash of
 the source model (its weights and preprocessing) and the calibration texts, so a
@@ -44,6 +45,8 @@ from edgec_runtime.paths import cache_dir
 
 SEARCH_VERSION = 1  # part of the cache key: scores of an older search are not reused
 LATENCY_RUNS = 30  # batch-1 calls per finalist, interleaved
+# finalists this close in p50 are one speed: the harness's noise on one graph
+SPEED_TIE = 1.05
 
 
 @dataclass
@@ -302,7 +305,8 @@ def float_costs(trials: Trials, result: dict, winner, ui) -> dict:
 
 
 def search_int8(trials: Trials, backend, ui) -> tuple[str, dict, dict]:
-    """(precision, options, record) of the fastest searched result that passes."""
+    """(precision, options, record) of the fastest searched result that passes
+    (`pick_result`)."""
     calib_ref = trials.float_outputs(trials.calibration)
     validation_ref = trials.float_outputs(trials.validation)
     results = []
@@ -339,16 +343,40 @@ def search_int8(trials: Trials, backend, ui) -> tuple[str, dict, dict]:
     p50 = time_finalists(trials, finalists, ui) if len(finalists) > 1 else {}
     for r in good:
         r["p50_ms"] = round(p50[r["precision"]], 3) if p50 else None
-    best = min(good, key=lambda r: p50.get(r["precision"], 0.0))
+    best, reason = pick_result(good, p50)
     for r in good:
         r["float_cost_ms"] = float_costs(trials, r, finalists[r["precision"]], ui)
     record.update(
         picked=best["precision"],
+        picked_because=reason,
         options=best["options"],
         trials=trials.count,
         seconds=round(trials.elapsed(), 1),
     )
     return best["precision"], best["options"], record
+
+
+def _validation_quality(result: dict) -> tuple[float, float]:
+    summary = result.get("validation") or {}
+    return (summary.get("quality_delta") or 0.0, summary.get("agreement") or 0.0)
+
+
+def pick_result(good: list[dict], p50: dict[str, float]) -> tuple[dict, str]:
+    """(the passing result to build, why): the fastest, unless others are as fast within
+    SPEED_TIE; among those, the one that lost least on the validation texts. On the NER
+    tagger static int8 timed 1-3 % ahead of dynamic int8 and lost 1.1 entity F1 more on
+    the test split (benchmarks/NOTES.md, section 15): a difference inside the timing's
+    noise is no reason to take the less accurate graph."""
+    if len(good) == 1 or not p50:
+        return good[0], "the only result that passed"
+    fastest = min(p50[r["precision"]] for r in good)
+    tied = [r for r in good if p50[r["precision"]] <= fastest * SPEED_TIE]
+    best = max(tied, key=_validation_quality)
+    if len(tied) == 1:
+        return best, "the fastest that passed"
+    return best, (
+        f"within {SPEED_TIE - 1:.0%} of the fastest, the least loss on the validation texts"
+    )
 
 
 def search_gates(gates: dict, margin: float) -> dict:

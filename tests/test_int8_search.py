@@ -12,7 +12,7 @@ from cli_helpers import assert_clean_error, invoke_edgec
 from conftest import random_sentences, write_csv
 
 from edgec.gates import resolve_gates
-from edgec.int8_search import Trials, damage, fewest_float, search_gates
+from edgec.int8_search import Trials, damage, fewest_float, pick_result, search_gates
 from edgec.package import MANIFEST
 from edgec_runtime.iospec import (
     SENTENCE_EMBEDDING,
@@ -129,6 +129,24 @@ def test_the_search_stops_at_its_trial_budget():
     kept, summary, steps = fewest_float(trials, "int8", {}, ["a", "b", "c", "d"], {}, _Quiet())
     assert kept is None and not summary["passed"]
     assert len(seen) == 3 and trials.count == 3
+
+
+def _result(precision: str, quality_delta: float, agreement: float = 0.99) -> dict:
+    return {
+        "precision": precision,
+        "validation": {"quality_delta": quality_delta, "agreement": agreement},
+    }
+
+
+def test_a_speed_difference_inside_the_noise_goes_to_the_more_accurate_result():
+    dynamic, static = _result("int8", +1.2), _result("int8-static", -0.6)
+    best, why = pick_result([dynamic, static], {"int8": 4.58, "int8-static": 4.42})
+    assert best is dynamic and why.startswith("within 5% of the fastest")
+    best, why = pick_result([dynamic, static], {"int8": 5.00, "int8-static": 4.42})
+    assert best is static and why == "the fastest that passed"  # 13 % faster: real
+    level = [_result("int8", 0.0, 0.990), _result("int8-static", 0.0, 0.995)]
+    assert pick_result(level, {"int8": 3.51, "int8-static": 3.52})[0] is level[1]
+    assert pick_result([dynamic], {}) == (dynamic, "the only result that passed")
 
 
 class _Quiet:
