@@ -223,11 +223,12 @@ def int8_lines(section: dict, number: int) -> list[str]:
         "",
         "End to end at batch 1 on each model's test texts, interleaved. `int8` is dynamic "
         "int8 with the task's default smoothing (the classifiers smoothed, the NER tagger "
-        "not: NOTES.md, section 13); `int8-static` quantizes every group, smoothed for all "
-        "three (section 14); `int8-auto` is the search (calibration on 256 training "
-        "examples, gates on the validation split, tightened by half; the test split never "
-        "read by it). Quality: accuracy or entity F1 points against PyTorch FP32 on the "
-        "test split.",
+        "not: NOTES.md, section 13); `int8-static` quantizes every group on dynamic "
+        "int8's fused kernels with fixed scales, smoothed for all three (section 15); "
+        "`int8-auto` is the search (calibration on 256 training examples, gates on the "
+        "validation split, tightened by half; the test split never read by it; its trials "
+        "are fewer when its sensitivity scores are cached from an earlier run). Quality: "
+        "accuracy or entity F1 points against PyTorch FP32 on the test split.",
         "",
         "| model | max_length | precision | p50 ms | x dynamic | quality delta pts | agreement | kept float | search |",
         "|---|---|---|---|---|---|---|---|---|",
