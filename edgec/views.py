@@ -158,7 +158,8 @@ def search_fact(record: dict) -> str:
         f" ({picked['calibration']})" if picked.get("calibration") else ""
     )
     floats = f"{len(kept)} group(s) in float: {', '.join(kept)}" if kept else "all groups int8"
-    return f"{how}, {floats}; {record['trials']} trials in {record['seconds']:.0f} s"
+    why = f" ({record['picked_because']})" if record.get("picked_because") else ""
+    return f"{how}{why}, {floats}; {record['trials']} trials in {record['seconds']:.0f} s"
 
 
 def sensitivity_table(record: dict, limit: int = SCORES_SHOWN) -> dict | None:

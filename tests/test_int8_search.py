@@ -14,6 +14,7 @@ from conftest import random_sentences, write_csv
 from edgec.gates import resolve_gates
 from edgec.int8_search import Trials, damage, fewest_float, pick_result, search_gates
 from edgec.package import MANIFEST
+from edgec.views import search_fact
 from edgec_runtime.iospec import (
     SENTENCE_EMBEDDING,
     SEQUENCE_CLASSIFICATION,
@@ -172,6 +173,8 @@ def test_int8_auto_builds_and_records_its_search(tiny_bert, tiny_eval_csv, searc
     assert backend["precision"] == "int8-auto"
     assert backend["compiled_as"] == search["picked"] in ("int8-static", "int8")
     assert [r["precision"] for r in search["results"]] == ["int8", "int8-static"]
+    assert search["picked_because"].startswith(("the fastest", "within 5%", "the only"))
+    assert f"({search['picked_because']})" in search_fact(search)  # edgec inspect's line
     static = search["results"][1]
     assert [m["method"] for m in static["calibration_methods"]] == [
         "minmax",
